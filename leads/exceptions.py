@@ -1,0 +1,27 @@
+"""Domain errors of the leads app, mapped to HTTP in one place (leads/api/errors.py)."""
+
+
+class LeadError(Exception):
+    """Base of every domain error: its message is shown to the person or integration as is."""
+
+    code = "lead_error"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class TransitionNotAllowed(LeadError):
+    code = "transition_not_allowed"
+
+
+class ReasonRequired(LeadError):
+    code = "reason_required"
+
+
+class AlreadyClaimed(LeadError):
+    code = "already_claimed"
+
+
+class NotPermitted(LeadError):
+    code = "not_permitted"

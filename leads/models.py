@@ -1,0 +1,334 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+
+from .stages import STAGE_CHOICES, Stage
+
+
+def normalize_email(value: str) -> str:
+    """The identity of a lead: case and surrounding white space never make a second lead."""
+    return (value or "").strip().lower()
+
+
+def email_domain(email: str) -> str:
+    return email.rpartition("@")[2] if "@" in email else ""
+
+
+class Team(models.TextChoices):
+    MARKETING = "marketing", "Marketing"
+    SALES = "sales", "Sales"
+    SERVICE = "service", "Service"
+    PRODUCT = "product", "Product"
+
+
+class Lead(models.Model):
+    email = models.EmailField(max_length=254, unique=True, help_text="Stored normalized: trimmed, lower case.")
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    company = models.CharField(max_length=200, blank=True)
+    company_domain = models.CharField(max_length=200, blank=True)
+    job_title = models.CharField(max_length=200, blank=True)
+    phone = models.CharField(max_length=50, blank=True)
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2 code.")
+    industry = models.CharField(max_length=100, blank=True)
+    company_size = models.PositiveIntegerField(null=True, blank=True, help_text="Number of employees.")
+
+    source = models.CharField(max_length=100, blank=True)
+    utm_source = models.CharField(max_length=200, blank=True)
+    utm_medium = models.CharField(max_length=200, blank=True)
+    utm_campaign = models.CharField(max_length=200, blank=True)
+    utm_term = models.CharField(max_length=200, blank=True)
+    utm_content = models.CharField(max_length=200, blank=True)
+
+    consent = models.BooleanField(default=False, help_text="Consent to marketing communication.")
+    consent_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed = models.BooleanField(default=False)
+
+    # Only the transition service (leads.services.lead_transition) writes stage.
+    stage = models.CharField(max_length=20, choices=STAGE_CHOICES, default=Stage.LEAD)
+    stage_changed_at = models.DateTimeField(auto_now_add=True)
+
+    # Score fields are written by the scoring app; score_stale is set in the same transaction
+    # that stores an event, so a sweeper can always find what a lost nudge left behind.
+    fit_score = models.IntegerField(default=0)
+    engagement_score = models.IntegerField(default=0)
+    score = models.IntegerField(default=0)
+    score_breakdown = models.JSONField(default=list, blank=True)
+    score_ruleset_version = models.PositiveIntegerField(null=True, blank=True)
+    scored_at = models.DateTimeField(null=True, blank=True)
+    score_stale = models.BooleanField(default=False)
+    score_stale_since = models.DateTimeField(null=True, blank=True)
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_leads"
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_activity_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # List pages filter by stage and sort by score / recency / activity with id as the
+            # keyset tie-breaker: each sort has its index so deep pages stay cheap.
+            models.Index(fields=["stage", "-score", "-id"], name="lead_stage_score_idx"),
+            models.Index(fields=["stage", "-created_at", "-id"], name="lead_stage_created_idx"),
+            models.Index(fields=["stage", "-last_activity_at", "-id"], name="lead_stage_activity_idx"),
+            models.Index(fields=["-score", "-id"], name="lead_score_idx"),
+            models.Index(fields=["-created_at", "-id"], name="lead_created_idx"),
+            models.Index(fields=["owner", "stage"], name="lead_owner_stage_idx"),
+            models.Index(fields=["source"], name="lead_source_idx"),
+            models.Index(fields=["utm_campaign"], name="lead_campaign_idx"),
+            models.Index(fields=["country"], name="lead_country_idx"),
+            models.Index(fields=["industry"], name="lead_industry_idx"),
+            models.Index(fields=["company_domain"], name="lead_domain_idx"),
+            # The sweeper and the recompute worker look for stale leads only: a partial index
+            # keeps that lookup tiny however many leads there are.
+            models.Index(fields=["score_stale_since"], condition=Q(score_stale=True), name="lead_stale_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(email=Lower("email")), name="lead_email_lowercase"),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email
+
+    def save(self, *args, **kwargs):
+        # Normalization is part of the identity, not business logic: enforce it on every path.
+        self.email = normalize_email(self.email)
+        if not self.company_domain and self.email:
+            self.company_domain = email_domain(self.email)
+        super().save(*args, **kwargs)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def stage_label(self) -> str:
+        return Stage(self.stage).label
+
+
+class StageChange(models.Model):
+    """The audit row of every move, written in the transaction that makes it."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="stage_changes")
+    from_stage = models.CharField(max_length=20, choices=STAGE_CHOICES)
+    to_stage = models.CharField(max_length=20, choices=STAGE_CHOICES)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # Who moved it when no person did: "scoring", "api:<key name>", "import", "system".
+    actor_label = models.CharField(max_length=100, blank=True)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["lead", "-created_at"], name="stagechange_lead_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id}: {self.from_stage} -> {self.to_stage}"
+
+    @property
+    def actor_display(self) -> str:
+        if self.actor_id:
+            return self.actor.get_full_name() or self.actor.get_username()
+        return self.actor_label or "system"
+
+
+class HandoffKind(models.TextChoices):
+    MARKETING_TO_SALES = "marketing_to_sales", "Marketing → Sales"
+    PRODUCT_TO_SALES = "product_to_sales", "Product → Sales"
+    SERVICE_TO_SALES = "service_to_sales", "Service → Sales"
+
+
+class HandoffStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACCEPTED = "accepted", "Accepted"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Handoff(models.Model):
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="handoffs")
+    kind = models.CharField(max_length=30, choices=HandoffKind.choices)
+    from_team = models.CharField(max_length=20, choices=Team.choices)
+    to_team = models.CharField(max_length=20, choices=Team.choices, default=Team.SALES)
+    reason = models.TextField(blank=True)
+    status = models.CharField(max_length=20, choices=HandoffStatus.choices, default=HandoffStatus.OPEN)
+    opened_at = models.DateTimeField(auto_now_add=True)
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    opened_by_label = models.CharField(max_length=100, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True, help_text="When it must be accepted (the SLA).")
+    # Routing may offer the handoff to one rep before anyone claims it.
+    offered_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    rejection_reason = models.TextField(blank=True)
+    sla_breached_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "due_at"], name="handoff_status_due_idx"),
+            models.Index(fields=["lead", "-opened_at"], name="handoff_lead_idx"),
+        ]
+        constraints = [
+            # At most one open handoff per lead: the queue never shows a lead twice.
+            models.UniqueConstraint(fields=["lead"], condition=Q(status="open"), name="handoff_one_open_per_lead"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for lead {self.lead_id} ({self.status})"
+
+
+class NoteKind(models.TextChoices):
+    NOTE = "note", "Note"
+    CALL = "call", "Call"
+    EMAIL = "email", "Email"
+
+
+class Note(models.Model):
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    kind = models.CharField(max_length=10, choices=NoteKind.choices, default=NoteKind.NOTE)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["lead", "-created_at"], name="note_lead_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on lead {self.lead_id}"
+
+
+class Submission(models.Model):
+    """A form submission stored exactly as received, next to the lead it created or updated."""
+
+    lead = models.ForeignKey(Lead, null=True, on_delete=models.SET_NULL, related_name="submissions")
+    form_name = models.CharField(max_length=200, db_index=True)
+    payload = models.JSONField(help_text="The raw body as received.")
+    page_url = models.URLField(max_length=2000, blank=True)
+    submitted_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    api_key = models.ForeignKey("ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_lead = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["form_name", "-received_at"], name="submission_form_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.form_name} at {self.received_at:%Y-%m-%d %H:%M}"
+
+
+class EventType(models.TextChoices):
+    PAGE_VIEW = "page_view", "Page view"
+    EMAIL_OPEN = "email_open", "Email open"
+    EMAIL_CLICK = "email_click", "Email click"
+    CONTENT_DOWNLOAD = "content_download", "Content download"
+    WEBINAR_REGISTERED = "webinar_registered", "Webinar registered"
+    WEBINAR_ATTENDED = "webinar_attended", "Webinar attended"
+    FORM_SUBMITTED = "form_submitted", "Form submitted"
+    PRICING_PAGE_VIEW = "pricing_page_view", "Pricing page view"
+    DEMO_REQUEST = "demo_request", "Demo request"
+    CONTACT_SALES = "contact_sales", "Contact sales"
+    TRIAL_STARTED = "trial_started", "Trial started"
+    PRODUCT_ACTIVE_DAY = "product_active_day", "Product active day"
+    FEATURE_USED = "feature_used", "Feature used"
+    USAGE_LIMIT_REACHED = "usage_limit_reached", "Usage limit reached"
+    UPGRADE_INTEREST = "upgrade_interest", "Upgrade interest"
+    UNSUBSCRIBE = "unsubscribe", "Unsubscribe"
+
+
+class EngagementEvent(models.Model):
+    """One thing a lead did. Scores are always recomputed from these rows, never incremented."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events")
+    # Not limited to EventType: custom types that scoring rules refer to are allowed.
+    event_type = models.CharField(max_length=64)
+    occurred_at = models.DateTimeField()
+    properties = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=100, blank=True, help_text="The integration that sent it.")
+    external_id = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 (NULL: no id, never a duplicate)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [models.Index(fields=["lead", "-occurred_at"], name="event_lead_time_idx")]
+        constraints = [
+            # An external id makes an event idempotent per source: a resend is a duplicate.
+            models.UniqueConstraint(
+                fields=["source", "external_id"],
+                condition=Q(external_id__isnull=False),
+                name="event_unique_external_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} for lead {self.lead_id}"
+
+
+class ApiKey(models.Model):
+    """A key an integration sends as `Authorization: Bearer <key>`; only its hash is stored."""
+
+    class Scope(models.TextChoices):
+        SUBMIT = "submit", "Submit submissions and events"
+        READ = "read", "Read leads and the pipeline"
+        WRITE = "write", "Move leads"
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True, help_text="The key's first characters, to find it.")
+    key_hash = models.CharField(max_length=64, help_text="SHA-256 of the whole key.")
+    scopes = models.JSONField(default=list)
+    # A form-scoped public key may only post submissions for this form (for plain HTML forms).
+    form_name = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="personal_tokens",
+        help_text="Set for a person's personal token: the key acts as that user.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a request sent with an Idempotency-Key, replayed on retries."""
+
+    scope = models.CharField(max_length=100, help_text="Who sent it: the key or user it belongs to.")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="idempotency_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.key}"

@@ -1,0 +1,45 @@
+"""People and roles: each role is a Django group; admin is the admin group or a superuser."""
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    MARKETING = "marketing"
+    SALES = "sales"
+    SERVICE = "service"
+    ADMIN = "admin"
+
+
+ROLE_LABELS = {
+    Role.MARKETING: "Marketing",
+    Role.SALES: "Sales",
+    Role.SERVICE: "Service",
+    Role.ADMIN: "Admin",
+}
+
+
+def user_roles(user) -> set[Role]:
+    if not getattr(user, "is_authenticated", False):
+        return set()
+    cached = getattr(user, "_leadcrm_roles", None)
+    if cached is None:
+        names = set(user.groups.values_list("name", flat=True))
+        cached = {role for role in Role if role.value in names}
+        if user.is_superuser:
+            cached.add(Role.ADMIN)
+        user._leadcrm_roles = cached
+    return cached
+
+
+def has_role(user, *roles: Role) -> bool:
+    """True when the user holds any of the roles; admin holds every role."""
+    held = user_roles(user)
+    return Role.ADMIN in held or any(role in held for role in roles)
+
+
+def primary_role(user) -> Role | None:
+    held = user_roles(user)
+    for role in (Role.ADMIN, Role.MARKETING, Role.SALES, Role.SERVICE):
+        if role in held:
+            return role
+    return None

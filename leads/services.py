@@ -1,0 +1,162 @@
+"""Writes of the leads app. Every change of Lead.stage goes through lead_transition()."""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from .exceptions import AlreadyClaimed, ReasonRequired, TransitionNotAllowed
+from .models import Handoff, HandoffKind, HandoffStatus, Lead, StageChange, Team
+from .signals import lead_stage_changed
+from .stages import MARKETING_STAGES, SALES_STAGES, Stage, get_move, stage_label
+
+HANDOFF_KIND_FOR_STAGE = {
+    Stage.SQL: (HandoffKind.MARKETING_TO_SALES, Team.MARKETING),
+    Stage.PQL: (HandoffKind.PRODUCT_TO_SALES, Team.PRODUCT),
+    Stage.SERVICE_QUALIFIED: (HandoffKind.SERVICE_TO_SALES, Team.SERVICE),
+}
+
+
+@dataclass(frozen=True)
+class TransitionResult:
+    lead: Lead
+    change: StageChange
+    handoff: Handoff | None
+
+
+def lead_transition(
+    *,
+    lead_id: int,
+    to_stage: str,
+    actor=None,
+    actor_label: str = "",
+    reason: str = "",
+    expected_stage: str | None = None,
+) -> TransitionResult:
+    """Move a lead to another stage: the one door for every move, whoever asks.
+
+    Locks the lead row, checks the move against the lifecycle table, writes the StageChange
+    audit row and, entering a sales stage, opens a handoff, all in one transaction. A refused
+    move raises a domain error and leaves nothing behind. `expected_stage` lets automatic
+    callers say "only if it is still in this stage" (a move decided on stale data is refused).
+    """
+    reason = (reason or "").strip()
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().get(pk=lead_id)
+        source = lead.stage
+        if expected_stage is not None and source != expected_stage:
+            raise TransitionNotAllowed(
+                f"The lead is now {stage_label(source)}, not {stage_label(expected_stage)}: nothing was changed."
+            )
+        move = get_move(source, to_stage)
+        if move is None:
+            raise TransitionNotAllowed(f"A lead cannot move from {stage_label(source)} to {stage_label(to_stage)}.")
+        if move.requires_reason and not reason:
+            raise ReasonRequired(f"Moving a lead from {stage_label(source)} to {stage_label(to_stage)} needs a reason.")
+
+        now = timezone.now()
+        lead.stage = move.target
+        lead.stage_changed_at = now
+        update_fields = ["stage", "stage_changed_at", "updated_at"]
+        if move.target in MARKETING_STAGES or move.target == Stage.DISQUALIFIED:
+            # Back with marketing (or out of the funnel): no rep owns it any more.
+            lead.owner = None
+            lead.claimed_at = None
+            update_fields += ["owner", "claimed_at"]
+        lead.save(update_fields=update_fields)
+
+        change = StageChange.objects.create(
+            lead=lead,
+            from_stage=source,
+            to_stage=move.target,
+            actor=actor,
+            actor_label="" if actor else (actor_label or "system"),
+            reason=reason,
+        )
+
+        # Leaving a sales stage settles its open handoff; entering one opens a new handoff.
+        closing_status = HandoffStatus.ACCEPTED if move.target == Stage.CUSTOMER else HandoffStatus.REJECTED
+        open_handoffs = Handoff.objects.filter(lead=lead, status=HandoffStatus.OPEN)
+        if source in SALES_STAGES and move.target not in SALES_STAGES:
+            open_handoffs.update(
+                status=closing_status,
+                decided_by=actor,
+                decided_at=now,
+                rejection_reason=reason if closing_status == HandoffStatus.REJECTED else "",
+            )
+        handoff = None
+        # A rep working a lead keeps it when it moves between sales stages (PQL -> SQL).
+        stays_with_owner = source in SALES_STAGES and lead.owner_id is not None
+        if move.target in SALES_STAGES and not stays_with_owner:
+            open_handoffs.update(status=HandoffStatus.CANCELLED, decided_at=now)
+            kind, from_team = HANDOFF_KIND_FOR_STAGE[move.target]
+            handoff = Handoff.objects.create(
+                lead=lead,
+                kind=kind,
+                from_team=from_team,
+                to_team=Team.SALES,
+                reason=reason or move.label,
+                opened_by=actor,
+                opened_by_label="" if actor else (actor_label or "system"),
+            )
+
+        transaction.on_commit(lambda: lead_stage_changed.send(sender=Lead, lead_id=lead.pk, change_id=change.pk))
+    return TransitionResult(lead=lead, change=change, handoff=handoff)
+
+
+def _display_name(user) -> str:
+    if user is None:
+        return "someone"
+    return user.get_full_name() or user.get_username()
+
+
+def lead_claim(*, lead_id: int, user) -> Handoff:
+    """A rep takes a lead from the sales queue. Exactly one of many concurrent claims wins.
+
+    The claim is a conditional UPDATE of the open handoff: the database lets one statement
+    change the row from open to accepted; every other sees a row count of 0 and is refused
+    with who was first. Nothing is written for a refused claim.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        won = Handoff.objects.filter(lead_id=lead_id, status=HandoffStatus.OPEN).update(
+            status=HandoffStatus.ACCEPTED, decided_by=user, decided_at=now
+        )
+        if won != 1:
+            lead = Lead.objects.select_related("owner").get(pk=lead_id)
+            if lead.owner_id == user.pk:
+                raise AlreadyClaimed("You have already claimed this lead.")
+            if lead.owner_id is not None:
+                raise AlreadyClaimed(
+                    f"Already claimed by {_display_name(lead.owner)} at {lead.claimed_at:%Y-%m-%d %H:%M} UTC."
+                )
+            raise TransitionNotAllowed(f"This lead is {stage_label(lead.stage)} and has no open handoff to claim.")
+        Lead.objects.filter(pk=lead_id).update(owner=user, claimed_at=now, updated_at=now)
+        handoff = Handoff.objects.select_related("lead").get(lead_id=lead_id, decided_at=now, decided_by=user)
+    return handoff
+
+
+def lead_release(*, lead_id: int, user, reason: str = "") -> Handoff:
+    """The owner (or an admin, by the caller's policy) gives a lead back to the sales queue."""
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().get(pk=lead_id)
+        if lead.owner_id is None:
+            raise TransitionNotAllowed("This lead has no owner: there is nothing to release.")
+        if lead.stage not in SALES_STAGES:
+            raise TransitionNotAllowed(f"A {stage_label(lead.stage)} lead cannot go back to the sales queue.")
+        previous = Handoff.objects.filter(lead=lead).order_by("-opened_at", "-id").first()
+        kind, from_team = HANDOFF_KIND_FOR_STAGE[Stage(lead.stage)]
+        if previous is not None:
+            kind, from_team = previous.kind, previous.from_team
+        lead.owner = None
+        lead.claimed_at = None
+        lead.save(update_fields=["owner", "claimed_at", "updated_at"])
+        handoff = Handoff.objects.create(
+            lead=lead,
+            kind=kind,
+            from_team=from_team,
+            to_team=Team.SALES,
+            reason=(reason or "").strip() or f"Released by {_display_name(user)}",
+            opened_by=user,
+        )
+    return handoff
