@@ -3,11 +3,12 @@
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .exceptions import AlreadyClaimed, ReasonRequired, TransitionNotAllowed
-from .models import Handoff, HandoffKind, HandoffStatus, Lead, StageChange, Team
-from .signals import lead_stage_changed
+from .models import EngagementEvent, Handoff, HandoffKind, HandoffStatus, Lead, StageChange, Team
+from .signals import events_stored, lead_stage_changed
 from .stages import MARKETING_STAGES, SALES_STAGES, Stage, get_move, stage_label
 
 HANDOFF_KIND_FOR_STAGE = {
@@ -160,3 +161,45 @@ def lead_release(*, lead_id: int, user, reason: str = "") -> Handoff:
             opened_by=user,
         )
     return handoff
+
+
+def lead_mark_score_stale(*, lead_ids: list[int]) -> None:
+    """Mark leads for a score recompute and nudge scoring after commit.
+
+    The mark is written in the caller's transaction, next to the events it is about: if the
+    nudge is lost (broker down, worker killed), the sweeper still finds the lead.
+    """
+    if not lead_ids:
+        return
+    now = timezone.now()
+    Lead.objects.filter(pk__in=lead_ids, score_stale=False).update(score_stale=True, score_stale_since=now)
+    ids = sorted(set(lead_ids))
+    transaction.on_commit(lambda: events_stored.send(sender=Lead, lead_ids=ids))
+
+
+def events_record(*, lead: Lead, events: list[dict], source: str = "") -> list[EngagementEvent]:
+    """Store engagement events of one lead and mark its score stale, in one transaction.
+
+    Each item of `events` has event_type, occurred_at and optionally properties and external_id.
+    """
+    with transaction.atomic():
+        rows = EngagementEvent.objects.bulk_create(
+            [
+                EngagementEvent(
+                    lead=lead,
+                    event_type=item["event_type"],
+                    occurred_at=item["occurred_at"],
+                    properties=item.get("properties") or {},
+                    source=source,
+                    external_id=item.get("external_id"),
+                )
+                for item in events
+            ]
+        )
+        latest = max((row.occurred_at for row in rows), default=None)
+        if latest is not None:
+            Lead.objects.filter(pk=lead.pk).filter(
+                Q(last_activity_at__isnull=True) | Q(last_activity_at__lt=latest)
+            ).update(last_activity_at=latest)
+        lead_mark_score_stale(lead_ids=[lead.pk])
+    return rows
