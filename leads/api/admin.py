@@ -1,0 +1,1 @@
+"""Admin of API keys (owned by the integrations API)."""
