@@ -56,11 +56,16 @@ def lead_transition(
             raise ReasonRequired(f"Moving a lead from {stage_label(source)} to {stage_label(to_stage)} needs a reason.")
 
         now = timezone.now()
+        # A rep working a lead keeps it when it moves between sales stages (PQL -> SQL); any other
+        # entry into a sales stage puts the lead in the queue, where whoever claims it owns it.
+        stays_with_owner = source in SALES_STAGES and lead.owner_id is not None
+        opens_handoff = move.target in SALES_STAGES and not stays_with_owner
         lead.stage = move.target
         lead.stage_changed_at = now
         update_fields = ["stage", "stage_changed_at", "updated_at"]
-        if move.target in MARKETING_STAGES or move.target == Stage.DISQUALIFIED:
-            # Back with marketing (or out of the funnel): no rep owns it any more.
+        if move.target in MARKETING_STAGES or move.target == Stage.DISQUALIFIED or opens_handoff:
+            # Back with marketing, out of the funnel, or waiting in the queue: no rep owns it (a
+            # customer's old owner kept across an upgrade handoff made release open a second one).
             lead.owner = None
             lead.claimed_at = None
             update_fields += ["owner", "claimed_at"]
@@ -86,9 +91,7 @@ def lead_transition(
                 rejection_reason=reason if closing_status == HandoffStatus.REJECTED else "",
             )
         handoff = None
-        # A rep working a lead keeps it when it moves between sales stages (PQL -> SQL).
-        stays_with_owner = source in SALES_STAGES and lead.owner_id is not None
-        if move.target in SALES_STAGES and not stays_with_owner:
+        if opens_handoff:
             open_handoffs.update(status=HandoffStatus.CANCELLED, decided_at=now)
             kind, from_team = HANDOFF_KIND_FOR_STAGE[move.target]
             handoff = Handoff.objects.create(
@@ -114,26 +117,35 @@ def _display_name(user) -> str:
 def lead_claim(*, lead_id: int, user) -> Handoff:
     """A rep takes a lead from the sales queue. Exactly one of many concurrent claims wins.
 
-    The claim is a conditional UPDATE of the open handoff: the database lets one statement
-    change the row from open to accepted; every other sees a row count of 0 and is refused
-    with who was first. Nothing is written for a refused claim.
+    The claim is a conditional UPDATE of the open handoff: one statement changes it from open to
+    accepted; every other sees a row count of 0 and is refused with who was first. Nothing is
+    written for a refused claim.
     """
     now = timezone.now()
     with transaction.atomic():
-        won = Handoff.objects.filter(lead_id=lead_id, status=HandoffStatus.OPEN).update(
-            status=HandoffStatus.ACCEPTED, decided_by=user, decided_at=now
-        )
+        # Lock the lead before its handoff, in the same order as lead_transition: the other way
+        # round a claim and a concurrent move of the same lead deadlock on PostgreSQL.
+        lead = Lead.objects.select_for_update().get(pk=lead_id)
+        handoff = Handoff.objects.filter(lead_id=lead_id, status=HandoffStatus.OPEN).first()
+        won = 0
+        if handoff is not None:
+            won = Handoff.objects.filter(pk=handoff.pk, status=HandoffStatus.OPEN).update(
+                status=HandoffStatus.ACCEPTED, decided_by=user, decided_at=now
+            )
         if won != 1:
-            lead = Lead.objects.select_related("owner").get(pk=lead_id)
             if lead.owner_id == user.pk:
                 raise AlreadyClaimed("You have already claimed this lead.")
             if lead.owner_id is not None:
-                raise AlreadyClaimed(
-                    f"Already claimed by {_display_name(lead.owner)} at {lead.claimed_at:%Y-%m-%d %H:%M} UTC."
-                )
+                when = f" at {lead.claimed_at:%Y-%m-%d %H:%M} UTC" if lead.claimed_at else ""
+                raise AlreadyClaimed(f"Already claimed by {_display_name(lead.owner)}{when}.")
             raise TransitionNotAllowed(f"This lead is {stage_label(lead.stage)} and has no open handoff to claim.")
-        Lead.objects.filter(pk=lead_id).update(owner=user, claimed_at=now, updated_at=now)
-        handoff = Handoff.objects.select_related("lead").get(lead_id=lead_id, decided_at=now, decided_by=user)
+        lead.owner = user
+        lead.claimed_at = now
+        lead.save(update_fields=["owner", "claimed_at", "updated_at"])
+        handoff.status = HandoffStatus.ACCEPTED
+        handoff.decided_by = user
+        handoff.decided_at = now
+        handoff.lead = lead
     return handoff
 
 
@@ -145,6 +157,8 @@ def lead_release(*, lead_id: int, user, reason: str = "") -> Handoff:
             raise TransitionNotAllowed("This lead has no owner: there is nothing to release.")
         if lead.stage not in SALES_STAGES:
             raise TransitionNotAllowed(f"A {stage_label(lead.stage)} lead cannot go back to the sales queue.")
+        if Handoff.objects.filter(lead=lead, status=HandoffStatus.OPEN).exists():
+            raise TransitionNotAllowed("This lead is already waiting in the sales queue.")
         previous = Handoff.objects.filter(lead=lead).order_by("-opened_at", "-id").first()
         kind, from_team = HANDOFF_KIND_FOR_STAGE[Stage(lead.stage)]
         if previous is not None:
