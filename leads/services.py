@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from .exceptions import AlreadyClaimed, ReasonRequired, TransitionNotAllowed
@@ -186,7 +186,17 @@ def lead_mark_score_stale(*, lead_ids: list[int]) -> None:
     if not lead_ids:
         return
     now = timezone.now()
-    Lead.objects.filter(pk__in=lead_ids, score_stale=False).update(score_stale=True, score_stale_since=now)
+    # No score_stale=False filter, on purpose: a scoring worker holds the rows of the leads it is
+    # recomputing locked until it commits (clearing the mark). An unconditional UPDATE waits for
+    # that commit and then marks the lead again; a filtered one would skip a still-marked row
+    # without waiting, and the worker would clear a mark it never saw these events for.
+    # score_stale_since keeps the time of the first mark ("stale since").
+    Lead.objects.filter(pk__in=lead_ids).update(
+        score_stale=True,
+        score_stale_since=Case(
+            When(score_stale=True, score_stale_since__isnull=False, then=F("score_stale_since")), default=Value(now)
+        ),
+    )
     ids = sorted(set(lead_ids))
     transaction.on_commit(lambda: events_stored.send(sender=Lead, lead_ids=ids))
 
