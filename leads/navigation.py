@@ -1,4 +1,9 @@
-"""The left navigation, by role: each role sees its own workspace's pages."""
+"""The left navigation, by role: each role sees its own workspace's pages.
+
+Adding a page to the navigation is one line in NAV_ITEMS: its label, its URL name, the roles
+that see it (empty: everyone signed in; admin sees everything) and the section it sits in.
+An item whose URL name does not resolve yet is skipped, so an item can land before its page.
+"""
 
 from dataclasses import dataclass
 
@@ -6,16 +11,23 @@ from django.urls import NoReverseMatch, reverse
 
 from .roles import Role, has_role
 
+MARKETING, SALES, SERVICE, ADMIN = Role.MARKETING, Role.SALES, Role.SERVICE, Role.ADMIN
+
 
 @dataclass(frozen=True)
 class NavItem:
     label: str
     url_name: str
-    roles: tuple[Role, ...]  # empty: everyone signed in
+    roles: tuple[Role, ...] = ()  # empty: everyone signed in
+    section: str = ""
 
 
-NAV_ITEMS = [
-    NavItem("Pipeline", "home", ()),
+NAV_ITEMS: list[NavItem] = [
+    NavItem("Pipeline", "home"),
+    # Marketing workspace, e.g. NavItem("MQLs", "mql-list", (MARKETING,), "Marketing"),
+    # Sales workspace, e.g. NavItem("Sales queue", "sales-queue", (SALES,), "Sales"),
+    # Service workspace, e.g. NavItem("Find a customer", "service-search", (SERVICE,), "Service"),
+    NavItem("Django admin", "admin:index", (ADMIN,), "Admin"),
 ]
 
 
@@ -29,7 +41,5 @@ def navigation_for(user, current_path: str) -> list[dict]:
         except NoReverseMatch:
             continue
         active = current_path == url or (url != "/" and current_path.startswith(url))
-        items.append({"label": item.label, "url": url, "active": active})
-    if has_role(user, Role.ADMIN) or user.is_staff:
-        items.append({"label": "Admin", "url": reverse("admin:index"), "active": False})
+        items.append({"label": item.label, "url": url, "active": active, "section": item.section})
     return items

@@ -1,16 +1,268 @@
-"""Reads of the leads app."""
+"""Reads of the leads app for the browser pages. Each function issues a fixed number of queries."""
 
-from django.db.models import Count, QuerySet
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from statistics import median
 
-from .models import Lead, StageChange
-from .stages import Stage
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from .models import Handoff, HandoffStatus, Lead, StageChange
+from .stages import SALES_STAGES, Stage
+
+PERIOD_DAYS = 30
+# The funnel in the order a lead travels it; disqualified is drawn apart, under a divider.
+FUNNEL_ORDER = [Stage.LEAD, Stage.MQL, Stage.SQL, Stage.PQL, Stage.SERVICE_QUALIFIED, Stage.CUSTOMER]
+
+
+@dataclass(frozen=True)
+class Period:
+    start: datetime
+    end: datetime
+
+    def previous(self) -> "Period":
+        return Period(start=self.start - (self.end - self.start), end=self.start)
+
+
+def current_period(*, now: datetime | None = None, days: int = PERIOD_DAYS) -> Period:
+    now = now or timezone.now()
+    return Period(start=now - timedelta(days=days), end=now)
+
+
+@dataclass(frozen=True)
+class Tile:
+    key: str
+    label: str
+    value: float | int | None
+    previous: float | int | None = None
+    unit: str = ""  # shown after the value: "%", "h"
+    hint: str = ""  # the one-line explanation under the value
+    higher_is_better: bool = True
+    alert: bool = False
+
+    @property
+    def delta(self) -> float | int | None:
+        if self.value is None or self.previous is None:
+            return None
+        return round(self.value - self.previous, 1)
+
+    @property
+    def trend(self) -> str:
+        """'is-up' when the change is good, 'is-down' when it is bad, 'is-flat' otherwise."""
+        delta = self.delta
+        if not delta:
+            return "is-flat"
+        return "is-up" if (delta > 0) == self.higher_is_better else "is-down"
+
+
+# ---- Stage counts --------------------------------------------------------------------------
 
 
 def pipeline_counts() -> list[dict]:
-    """Leads per stage, every stage listed (zero included), in funnel order."""
-    counts = dict(Lead.objects.values_list("stage").annotate(n=Count("id")).values_list("stage", "n"))
+    """Leads per stage, every stage listed (zero included), in funnel order. One query."""
+    counts = dict(Lead.objects.order_by().values_list("stage").annotate(n=Count("id")).values_list("stage", "n"))
     return [{"stage": stage.value, "label": stage.label, "count": counts.get(stage.value, 0)} for stage in Stage]
 
 
-def recent_stage_changes(*, limit: int = 20) -> QuerySet[StageChange]:
+def pipeline_chart(counts: list[dict]) -> dict:
+    """The rows of the horizontal bar chart: width relative to the biggest stage, share of all."""
+    total = sum(row["count"] for row in counts)
+    biggest = max((row["count"] for row in counts), default=0) or 1
+    by_stage = {row["stage"]: row for row in counts}
+
+    def row(stage: Stage) -> dict:
+        count = by_stage[stage.value]["count"]
+        return {
+            "stage": stage.value,
+            "label": stage.label,
+            "count": count,
+            "width": round(100 * count / biggest, 1),
+            "share": round(100 * count / total, 1) if total else 0,
+        }
+
+    return {"total": total, "funnel": [row(s) for s in FUNNEL_ORDER], "out": [row(Stage.DISQUALIFIED)]}
+
+
+def recent_stage_changes(*, limit: int = 15) -> QuerySet[StageChange]:
     return StageChange.objects.select_related("lead", "actor").order_by("-created_at", "-id")[:limit]
+
+
+# ---- Tiles ---------------------------------------------------------------------------------
+
+
+def _moves_into(stage: Stage, period: Period, **filters) -> int:
+    return StageChange.objects.filter(
+        to_stage=stage, created_at__gte=period.start, created_at__lt=period.end, **filters
+    ).count()
+
+
+def _mql_to_sql_rate(period: Period) -> float | None:
+    """Of the leads that became MQL in the period, the share that has since reached SQL (cohort)."""
+    reached_sql = StageChange.objects.filter(
+        lead=OuterRef("lead"), to_stage=Stage.SQL, created_at__gt=OuterRef("created_at")
+    )
+    cohort = (
+        StageChange.objects.filter(to_stage=Stage.MQL, created_at__gte=period.start, created_at__lt=period.end)
+        .annotate(converted=Exists(reached_sql))
+        .aggregate(
+            mqls=Count("lead", distinct=True),
+            sqls=Count("lead", distinct=True, filter=Q(converted=True)),
+        )
+    )
+    if not cohort["mqls"]:
+        return None
+    return round(100 * cohort["sqls"] / cohort["mqls"], 1)
+
+
+def _median_hours_to_first_touch(period: Period) -> float | None:
+    """Median time from a handoff opening to a rep accepting it, for handoffs accepted in the period."""
+    pairs = Handoff.objects.filter(
+        status=HandoffStatus.ACCEPTED, decided_at__gte=period.start, decided_at__lt=period.end
+    ).values_list("opened_at", "decided_at")
+    hours = [(decided - opened).total_seconds() / 3600 for opened, decided in pairs if decided and opened]
+    return round(median(hours), 1) if hours else None
+
+
+def _sla_breaches(period: Period, now: datetime) -> int:
+    """Handoffs whose deadline fell in the period and were not accepted in time (or are still open)."""
+    late = Q(decided_at__gt=F("due_at")) | Q(decided_at__isnull=True, status=HandoffStatus.OPEN, due_at__lt=now)
+    in_period = Q(due_at__gte=period.start, due_at__lt=period.end) & late
+    flagged = Q(sla_breached_at__gte=period.start, sla_breached_at__lt=period.end)
+    return Handoff.objects.filter(in_period | flagged).count()
+
+
+def open_handoffs() -> QuerySet[Handoff]:
+    return Handoff.objects.filter(status=HandoffStatus.OPEN)
+
+
+def marketing_tiles(*, now: datetime | None = None) -> list[Tile]:
+    now = now or timezone.now()
+    period = current_period(now=now)
+    previous = period.previous()
+    breaches = _sla_breaches(period, now)
+    return [
+        Tile(
+            "new_mqls",
+            "New MQLs",
+            _moves_into(Stage.MQL, period),
+            _moves_into(Stage.MQL, previous),
+            hint=f"last {PERIOD_DAYS} days",
+        ),
+        Tile(
+            "mql_sql_rate",
+            "MQL → SQL rate",
+            _mql_to_sql_rate(period),
+            _mql_to_sql_rate(previous),
+            unit="%",
+            hint=f"of MQLs of the last {PERIOD_DAYS} days",
+        ),
+        Tile(
+            "first_touch",
+            "Median time to first touch",
+            _median_hours_to_first_touch(period),
+            _median_hours_to_first_touch(previous),
+            unit="h",
+            hint="handoff opened → claimed",
+            higher_is_better=False,
+        ),
+        Tile("open_handoffs", "Open handoffs", open_handoffs().count(), hint="waiting in the sales queue"),
+        Tile(
+            "sla_breaches",
+            "SLA breaches",
+            breaches,
+            _sla_breaches(previous, now),
+            hint=f"last {PERIOD_DAYS} days",
+            higher_is_better=False,
+            alert=breaches > 0,
+        ),
+    ]
+
+
+def sales_tiles(*, user, now: datetime | None = None) -> list[Tile]:
+    now = now or timezone.now()
+    period = current_period(now=now)
+    previous = period.previous()
+    today_end = timezone.localtime(now).replace(hour=23, minute=59, second=59)
+    queue = open_handoffs().aggregate(
+        size=Count("id"),
+        overdue=Count("id", filter=Q(due_at__lt=now)),
+        due_today=Count("id", filter=Q(due_at__gte=now, due_at__lte=today_end)),
+    )
+    return [
+        Tile(
+            "my_open",
+            "My open leads",
+            Lead.objects.filter(owner=user, stage__in=SALES_STAGES).count(),
+            hint="claimed by you, not closed",
+        ),
+        Tile("queue", "In the sales queue", queue["size"], hint="open handoffs to claim"),
+        Tile("due_today", "Due today", queue["due_today"], hint="queue handoffs whose SLA ends today"),
+        Tile(
+            "overdue",
+            "Overdue",
+            queue["overdue"],
+            hint="queue handoffs past their SLA",
+            higher_is_better=False,
+            alert=queue["overdue"] > 0,
+        ),
+        Tile(
+            "my_won",
+            "Won by me",
+            _moves_into(Stage.CUSTOMER, period, actor=user),
+            _moves_into(Stage.CUSTOMER, previous, actor=user),
+            hint=f"last {PERIOD_DAYS} days",
+        ),
+    ]
+
+
+def service_tiles(*, user, now: datetime | None = None) -> list[Tile]:
+    now = now or timezone.now()
+    period = current_period(now=now)
+    previous = period.previous()
+    upgrades_won = Q(from_stage=Stage.SERVICE_QUALIFIED)
+    return [
+        Tile("customers", "Customers", Lead.objects.filter(stage=Stage.CUSTOMER).count(), hint="all accounts"),
+        Tile(
+            "my_flags",
+            "My upgrade flags",
+            _moves_into(Stage.SERVICE_QUALIFIED, period, actor=user),
+            _moves_into(Stage.SERVICE_QUALIFIED, previous, actor=user),
+            hint=f"last {PERIOD_DAYS} days",
+        ),
+        Tile(
+            "open_flags",
+            "Upgrades with sales",
+            Lead.objects.filter(stage=Stage.SERVICE_QUALIFIED).count(),
+            hint="service-qualified, not yet closed",
+        ),
+        Tile(
+            "upgrades_won",
+            "Upgrades closed",
+            StageChange.objects.filter(
+                upgrades_won, to_stage=Stage.CUSTOMER, created_at__gte=period.start, created_at__lt=period.end
+            ).count(),
+            StageChange.objects.filter(
+                upgrades_won, to_stage=Stage.CUSTOMER, created_at__gte=previous.start, created_at__lt=previous.end
+            ).count(),
+            hint=f"last {PERIOD_DAYS} days",
+        ),
+    ]
+
+
+# ---- Search --------------------------------------------------------------------------------
+
+
+def lead_search(*, query: str, limit: int = 25) -> QuerySet[Lead]:
+    """Leads whose name, email or company contains every word of the query, newest first."""
+    leads = Lead.objects.select_related("owner")
+    words = query.split()[:5]
+    if not words:
+        return leads.none()
+    for word in words:
+        leads = leads.filter(
+            Q(first_name__icontains=word)
+            | Q(last_name__icontains=word)
+            | Q(email__icontains=word)
+            | Q(company__icontains=word)
+        )
+    return leads.order_by("-created_at", "-id")[:limit]

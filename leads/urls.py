@@ -6,5 +6,6 @@ from . import views
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("search/", views.search, name="search"),
     path("", views.home, name="home"),
 ]

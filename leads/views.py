@@ -2,15 +2,42 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
 from . import selectors
+from .roles import Role, primary_role
+
+TILE_SETS = {
+    Role.ADMIN: ("Marketing", lambda user: selectors.marketing_tiles()),
+    Role.MARKETING: ("Marketing", lambda user: selectors.marketing_tiles()),
+    Role.SALES: ("Sales", lambda user: selectors.sales_tiles(user=user)),
+    Role.SERVICE: ("Service", lambda user: selectors.service_tiles(user=user)),
+}
 
 
 @login_required
 def home(request):
+    """The pipeline at a glance: the tiles of the user's role, leads per stage, recent moves."""
+    role = primary_role(request.user)
+    tiles_title, tiles = ("", [])
+    if role in TILE_SETS:
+        tiles_title, tiles_for = TILE_SETS[role]
+        tiles = tiles_for(request.user)
+    counts = selectors.pipeline_counts()
     return render(
         request,
         "leads/home.html",
         {
-            "stage_counts": selectors.pipeline_counts(),
+            "role": role,
+            "tiles_title": tiles_title,
+            "tiles": tiles,
+            "period_days": selectors.PERIOD_DAYS,
+            "stage_counts": counts,
+            "chart": selectors.pipeline_chart(counts),
             "recent_changes": selectors.recent_stage_changes(),
         },
     )
+
+
+@login_required
+def search(request):
+    query = request.GET.get("q", "").strip()
+    results = list(selectors.lead_search(query=query)) if query else []
+    return render(request, "leads/search.html", {"search_query": query, "results": results})

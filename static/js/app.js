@@ -1,0 +1,32 @@
+// LeadCRM: the little behaviour pages share. No framework: event delegation survives htmx swaps.
+(function () {
+  "use strict";
+
+  // Show / hide a password: <button data-toggle-password="field-id">.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-toggle-password]");
+    if (!button) return;
+    var input = document.getElementById(button.getAttribute("data-toggle-password"));
+    if (!input) return;
+    var show = input.type === "password";
+    input.type = show ? "text" : "password";
+    button.textContent = show ? "Hide" : "Show";
+    button.setAttribute("aria-pressed", show ? "true" : "false");
+    button.setAttribute("aria-label", show ? "Hide password" : "Show password");
+  });
+
+  // A menu (<details class="menu">) closes on Escape and when clicking elsewhere.
+  document.addEventListener("click", function (event) {
+    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+      if (!menu.contains(event.target)) menu.removeAttribute("open");
+    });
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+      menu.removeAttribute("open");
+      var summary = menu.querySelector("summary");
+      if (summary) summary.focus();
+    });
+  });
+})();
