@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -202,7 +203,16 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # The safety net of scoring: leads whose nudge was lost (broker down, worker killed) are
+    # still marked stale in PostgreSQL; the sweeper scores them and restarts stalled rescores.
+    "scoring-sweep-stale": {
+        "task": "scoring.tasks.sweep_stale_scores_task",
+        "schedule": float(env_int("SCORING_SWEEP_SECONDS", 10)),
+    },
+    # Engagement decays with time even without new events: rescore once a day, off-peak.
+    "scoring-decay-refresh": {"task": "scoring.tasks.decay_refresh_task", "schedule": crontab(hour=3, minute=17)},
+}
 
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {

@@ -1,0 +1,320 @@
+"""The scoring engine: lead + its events + a rule set -> fit, engagement, total and a breakdown.
+
+Pure module: no database, no Django models, no clock (the caller passes `now`). The recompute
+worker, the publish rescore and the what-if preview all call score_lead(), so a preview shows
+exactly what publishing will do. Times are POSIX timestamps (floats) because the worker reads
+them as such straight from SQL: building a datetime per event would cost more than scoring it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+from leads.stages import Stage  # a pure module: the lifecycle table, no models
+
+SECONDS_PER_DAY = 86400.0
+
+# Addresses at these domains are people, not companies: a weak fit signal.
+FREE_MAIL_DOMAINS = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "yahoo.com",
+        "yahoo.co.uk",
+        "yahoo.fr",
+        "hotmail.com",
+        "hotmail.co.uk",
+        "outlook.com",
+        "live.com",
+        "msn.com",
+        "aol.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "gmx.com",
+        "gmx.de",
+        "gmx.net",
+        "web.de",
+        "mail.com",
+        "proton.me",
+        "protonmail.com",
+        "yandex.com",
+        "yandex.ru",
+        "mail.ru",
+        "qq.com",
+        "163.com",
+        "zoho.com",
+        "fastmail.com",
+    }
+)
+
+
+class PropertyOperator(StrEnum):
+    EQUALS = "equals"
+    CONTAINS = "contains"
+
+
+class FitKind(StrEnum):
+    JOB_TITLE_CONTAINS = "job_title_contains"
+    COMPANY_SIZE_AT_LEAST = "company_size_at_least"
+    INDUSTRY_IN = "industry_in"
+    COUNTRY_IN = "country_in"
+    EMAIL_FREE_MAIL = "email_free_mail"
+    EMAIL_COMPETITOR = "email_competitor"
+
+
+@dataclass(frozen=True)
+class EngagementRule:
+    name: str
+    event_type: str
+    points: int
+    property_key: str = ""
+    property_operator: str = ""
+    property_value: str = ""
+    cap: int | None = None  # the most (in absolute value) this rule adds to one lead
+    half_life_days: float | None = None
+    id: int | None = None
+
+    def matches(self, properties: dict | None) -> bool:
+        if not self.property_key:
+            return True
+        if not properties:
+            return False
+        value = properties.get(self.property_key)
+        if value is None:
+            return False
+        text = str(value).casefold()
+        wanted = self.property_value.casefold()
+        if self.property_operator == PropertyOperator.CONTAINS:
+            return wanted in text
+        return text == wanted
+
+
+@dataclass(frozen=True)
+class FitRule:
+    name: str
+    kind: str
+    points: int
+    values: tuple[str, ...] = ()  # substrings, industries, countries or extra domains
+    threshold: int | None = None  # company size at least
+    id: int | None = None
+
+    def matches(self, lead: LeadFacts) -> bool:
+        kind = self.kind
+        if kind == FitKind.JOB_TITLE_CONTAINS:
+            title = (lead.job_title or "").casefold()
+            return bool(title) and any(value.casefold() in title for value in self.values if value)
+        if kind == FitKind.COMPANY_SIZE_AT_LEAST:
+            return lead.company_size is not None and self.threshold is not None and lead.company_size >= self.threshold
+        if kind == FitKind.INDUSTRY_IN:
+            industry = (lead.industry or "").strip().casefold()
+            return bool(industry) and industry in {value.strip().casefold() for value in self.values}
+        if kind == FitKind.COUNTRY_IN:
+            country = (lead.country or "").strip().upper()
+            return bool(country) and country in {value.strip().upper() for value in self.values}
+        domain = lead.email_domain
+        if not domain:
+            return False
+        listed = {value.strip().lower().lstrip("@") for value in self.values if value.strip()}
+        if kind == FitKind.EMAIL_FREE_MAIL:
+            return domain in FREE_MAIL_DOMAINS or domain in listed
+        if kind == FitKind.EMAIL_COMPETITOR:
+            return any(domain == listed_domain or domain.endswith("." + listed_domain) for listed_domain in listed)
+        return False
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """A rule set as the engine sees it. Build it once per batch: it indexes rules by event type."""
+
+    engagement_rules: Sequence[EngagementRule]
+    fit_rules: Sequence[FitRule]
+    mql_threshold: int
+    pql_threshold: int
+    pql_event_types: frozenset[str] = frozenset()
+    high_intent_event_types: frozenset[str] = frozenset()
+    version: int | None = None
+    rules_by_event_type: dict[str, tuple[tuple[int, EngagementRule], ...]] = field(init=False, repr=False)
+
+    def __post_init__(self):
+        index: dict[str, list[tuple[int, EngagementRule]]] = {}
+        for position, rule in enumerate(self.engagement_rules):
+            index.setdefault(rule.event_type, []).append((position, rule))
+        object.__setattr__(self, "rules_by_event_type", {key: tuple(value) for key, value in index.items()})
+        object.__setattr__(self, "pql_event_types", frozenset(self.pql_event_types))
+        object.__setattr__(self, "high_intent_event_types", frozenset(self.high_intent_event_types))
+
+    @property
+    def label(self) -> str:
+        return f"rule set v{self.version}" if self.version is not None else "draft rule set"
+
+    def relevant_event_types(self) -> frozenset[str]:
+        """Event types that can change a score or a stage: the worker loads only these."""
+        return frozenset(self.rules_by_event_type) | self.high_intent_event_types | self.pql_event_types
+
+    def event_types_with_property_rules(self) -> frozenset[str]:
+        """Event types whose properties a rule looks at: the worker loads properties only for these."""
+        return frozenset(rule.event_type for rule in self.engagement_rules if rule.property_key)
+
+
+@dataclass(frozen=True)
+class LeadFacts:
+    email: str = ""
+    job_title: str = ""
+    company_size: int | None = None
+    industry: str = ""
+    country: str = ""
+    stage: str = Stage.LEAD
+    has_owner: bool = False
+    # When the lead entered its current stage: events received before do not move it again
+    # (a lead recycled from SQL to MQL is not sent back by the demo request that made it an SQL).
+    stage_changed_at: float = 0.0
+
+    @property
+    def email_domain(self) -> str:
+        email = (self.email or "").strip().lower()
+        return email.rpartition("@")[2] if "@" in email else ""
+
+
+class Event(NamedTuple):
+    event_type: str
+    occurred_at: float  # POSIX timestamp
+    received_at: float  # POSIX timestamp; when we stored it
+    properties: dict | None = None
+
+    @classmethod
+    def at(cls, event_type: str, occurred_at: datetime, received_at: datetime | None = None, **properties: Any):
+        received = received_at or occurred_at
+        return cls(event_type, occurred_at.timestamp(), received.timestamp(), properties or None)
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    fit: int
+    engagement: int
+    total: int
+    product: int  # engagement points earned by product (PQL signal) events
+    breakdown: list[dict]
+    fresh_high_intent: tuple[str, ...]  # high-intent event types received since the last stage change
+    fresh_product_signal: bool  # a product event received since the last stage change
+
+
+@dataclass(frozen=True)
+class Move:
+    to_stage: str
+    reason: str
+
+
+def round_half_away(value: float) -> int:
+    return math.floor(value + 0.5) if value >= 0 else -math.floor(-value + 0.5)
+
+
+def score_lead(lead: LeadFacts, events: Iterable[Event], ruleset: RuleSet, now: float) -> ScoreResult:
+    """Score one lead from all of its events. Deterministic for a given `now`."""
+    breakdown: list[dict] = []
+    fit = 0
+    for rule in ruleset.fit_rules:
+        if rule.matches(lead):
+            fit += rule.points
+            breakdown.append({"kind": "fit", "rule_id": rule.id, "rule": rule.name, "points": rule.points})
+
+    rules_by_type = ruleset.rules_by_event_type
+    high_intent_types = ruleset.high_intent_event_types
+    pql_types = ruleset.pql_event_types
+    since = lead.stage_changed_at
+    sums: dict[int, float] = {}
+    counts: dict[int, int] = {}
+    fresh_high_intent: set[str] = set()
+    fresh_product = False
+    pow_ = math.pow
+    for event in events:
+        event_type = event.event_type
+        if event.received_at > since:
+            if event_type in high_intent_types:
+                fresh_high_intent.add(event_type)
+            if event_type in pql_types:
+                fresh_product = True
+        rules = rules_by_type.get(event_type)
+        if not rules:
+            continue
+        for position, rule in rules:
+            if rule.property_key and not rule.matches(event.properties):
+                continue
+            points = rule.points
+            if rule.half_life_days:
+                age_days = (now - event.occurred_at) / SECONDS_PER_DAY
+                if age_days > 0:
+                    points = points * pow_(0.5, age_days / rule.half_life_days)
+            sums[position] = sums.get(position, 0.0) + points
+            counts[position] = counts.get(position, 0) + 1
+
+    engagement = 0
+    product = 0
+    for position in sorted(sums):
+        rule = ruleset.engagement_rules[position]
+        raw = sums[position]
+        capped = False
+        if rule.cap is not None and abs(raw) > rule.cap:
+            raw = math.copysign(rule.cap, raw)
+            capped = True
+        points = round_half_away(raw)
+        engagement += points
+        if rule.event_type in pql_types:
+            product += points
+        item = {
+            "kind": "engagement",
+            "rule_id": rule.id,
+            "rule": rule.name,
+            "points": points,
+            "events": counts[position],
+        }
+        if capped:
+            item["capped"] = True
+        if rule.half_life_days:
+            item["decayed"] = True
+        breakdown.append(item)
+
+    return ScoreResult(
+        fit=fit,
+        engagement=engagement,
+        total=fit + engagement,
+        product=product,
+        breakdown=breakdown,
+        fresh_high_intent=tuple(sorted(fresh_high_intent)),
+        fresh_product_signal=fresh_product,
+    )
+
+
+# Automatic moves only go forward: the stages each target may be reached from.
+SQL_FROM = frozenset({Stage.LEAD, Stage.MQL, Stage.PQL})
+PQL_FROM = frozenset({Stage.LEAD, Stage.MQL})
+MQL_FROM = frozenset({Stage.LEAD})
+
+
+def decide_move(lead: LeadFacts, result: ScoreResult, ruleset: RuleSet) -> Move | None:
+    """The automatic move a score calls for, or None. Never for a lead a rep owns."""
+    if lead.has_owner:
+        return None
+    stage = lead.stage
+    label = ruleset.label
+    if stage in SQL_FROM and result.fresh_high_intent:
+        names = ", ".join(result.fresh_high_intent)
+        return Move(Stage.SQL, f"high-intent event {names} (score {result.total}, {label})")
+    if stage in PQL_FROM and result.fresh_product_signal and result.product >= ruleset.pql_threshold:
+        return Move(
+            Stage.PQL,
+            f"product signals {result.product} reached PQL threshold {ruleset.pql_threshold} ({label})",
+        )
+    if stage in MQL_FROM and result.total >= ruleset.mql_threshold:
+        return Move(Stage.MQL, f"score {result.total} reached MQL threshold {ruleset.mql_threshold} ({label})")
+    return None
+
+
+def projected_stage(lead: LeadFacts, result: ScoreResult, ruleset: RuleSet) -> str:
+    move = decide_move(lead, result, ruleset)
+    return move.to_stage if move else lead.stage

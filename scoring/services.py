@@ -1,0 +1,518 @@
+"""Writes of the scoring app: recompute scores, move leads on thresholds, edit and publish rules.
+
+Locking policy (see also leads.services.lead_mark_score_stale):
+- A recompute claims leads with SELECT ... FOR UPDATE SKIP LOCKED and keeps them locked until it
+  has read their events, written their scores and made their moves, in one transaction. Several
+  workers therefore never score the same lead at once, and nobody waits for them.
+- Storing an event marks its lead with an unconditional UPDATE, which waits for that lock: an
+  event stored while its lead is being scored marks the lead again after the worker commits, so
+  the worker's "clear the mark" never hides an event it did not see. The worker also clears the
+  mark only where score_stale_since is still the value it claimed (the guard that matters on
+  SQLite, which has no row locks).
+- Scores are recomputed from all stored events, never incremented: running a batch twice, or two
+  at once, writes the same result.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import Case, F, Max, Value, When
+from django.utils import timezone
+
+from leads.exceptions import LeadError
+from leads.models import Lead
+from leads.services import lead_transition
+
+from . import engine
+from .defaults import DEFAULT_ENGAGEMENT_RULES, DEFAULT_FIT_RULES, DEFAULT_THRESHOLDS
+from .exceptions import NothingToPublish, RuleSetNotEditable
+from .models import (
+    EngagementRule,
+    FitRule,
+    RescoreJob,
+    RescoreReason,
+    RescoreStatus,
+    RuleSet,
+    RuleSetStatus,
+)
+from .selectors import LEAD_FACT_FIELDS, engine_ruleset, events_by_lead, lead_facts, ruleset_draft, ruleset_published
+
+logger = logging.getLogger(__name__)
+
+SCORING_ACTOR = "scoring"
+BATCH_SIZE = 500
+RESCORE_CHUNK_SIZE = 500
+# One nudge in flight at a time: the key is set when a drain task is queued and deleted when it
+# starts, so a burst of 1,000 events queues one task (which then sees all of them). The TTL frees
+# nudging again if a queued task is lost.
+NUDGE_KEY = "leadcrm:scoring:drain-queued"
+NUDGE_TTL_SECONDS = 30
+
+_redis_clients: dict = {}
+
+
+@dataclass
+class RecomputeOutcome:
+    leads: int = 0
+    events: int = 0
+    moved: int = 0
+    batches: int = 0
+    more: bool = False  # stopped at the time budget with stale leads possibly left
+
+    def add(self, other: RecomputeOutcome) -> None:
+        self.leads += other.leads
+        self.events += other.events
+        self.moved += other.moved
+        self.batches += other.batches
+
+
+# --- Rule sets ------------------------------------------------------------------------------
+
+
+def ruleset_ensure_published() -> RuleSet:
+    """The published rule set; the default one is created if none exists (a flushed test database)."""
+    published = ruleset_published()
+    if published is not None:
+        return published
+    try:
+        with transaction.atomic():
+            version = (RuleSet.objects.aggregate(v=Max("version"))["v"] or 0) + 1
+            ruleset = RuleSet.objects.create(
+                status=RuleSetStatus.PUBLISHED, version=version, published_at=timezone.now(), **DEFAULT_THRESHOLDS
+            )
+            _create_rules(ruleset, DEFAULT_ENGAGEMENT_RULES, DEFAULT_FIT_RULES)
+    except IntegrityError:  # another process created it first
+        return RuleSet.objects.get(status=RuleSetStatus.PUBLISHED)
+    return ruleset
+
+
+def _create_rules(ruleset: RuleSet, engagement_rules: list[dict], fit_rules: list[dict]) -> None:
+    EngagementRule.objects.bulk_create(
+        EngagementRule(ruleset=ruleset, position=position, **rule) for position, rule in enumerate(engagement_rules)
+    )
+    FitRule.objects.bulk_create(
+        FitRule(ruleset=ruleset, position=position, **rule) for position, rule in enumerate(fit_rules)
+    )
+
+
+ENGAGEMENT_RULE_FIELDS = (
+    "name",
+    "event_type",
+    "property_key",
+    "property_operator",
+    "property_value",
+    "points",
+    "cap",
+    "half_life_days",
+    "position",
+)
+FIT_RULE_FIELDS = ("name", "kind", "values", "threshold", "points", "position")
+RULESET_FIELDS = ("name", "notes", "mql_threshold", "pql_threshold", "pql_event_types", "high_intent_event_types")
+
+
+def ruleset_create_draft(*, user=None) -> RuleSet:
+    """The draft to edit: the existing one, or a copy of the published version. Idempotent."""
+    with transaction.atomic():
+        draft = ruleset_draft()
+        if draft is not None:
+            return draft
+        source = ruleset_ensure_published()
+        try:
+            with transaction.atomic():
+                draft = RuleSet.objects.create(
+                    status=RuleSetStatus.DRAFT,
+                    based_on=source,
+                    created_by=user if getattr(user, "pk", None) else None,
+                    **{field: getattr(source, field) for field in RULESET_FIELDS},
+                )
+        except IntegrityError:  # a concurrent request created the draft
+            return RuleSet.objects.get(status=RuleSetStatus.DRAFT)
+        _create_rules(
+            draft,
+            [{f: getattr(rule, f) for f in ENGAGEMENT_RULE_FIELDS} for rule in source.engagement_rules.all()],
+            [{f: getattr(rule, f) for f in FIT_RULE_FIELDS} for rule in source.fit_rules.all()],
+        )
+    return draft
+
+
+def _require_draft(ruleset: RuleSet) -> None:
+    if not ruleset.is_draft:
+        raise RuleSetNotEditable(
+            f"Version {ruleset.version} is {ruleset.get_status_display().lower()} and cannot change: edit the draft."
+        )
+
+
+def ruleset_update(*, ruleset: RuleSet, **fields) -> RuleSet:
+    _require_draft(ruleset)
+    for name, value in fields.items():
+        if name not in RULESET_FIELDS:
+            raise TypeError(f"{name} is not an editable field of a rule set")
+        setattr(ruleset, name, value)
+    ruleset.save()
+    return ruleset
+
+
+def ruleset_discard_draft(*, ruleset: RuleSet) -> None:
+    _require_draft(ruleset)
+    ruleset.delete()
+
+
+def engagement_rule_create(*, ruleset: RuleSet, **fields) -> EngagementRule:
+    _require_draft(ruleset)
+    if "position" not in fields:
+        fields["position"] = (ruleset.engagement_rules.aggregate(p=Max("position"))["p"] or 0) + 1
+    return EngagementRule.objects.create(ruleset=ruleset, **fields)
+
+
+def engagement_rule_update(*, rule: EngagementRule, **fields) -> EngagementRule:
+    _require_draft(rule.ruleset)
+    for name, value in fields.items():
+        if name not in ENGAGEMENT_RULE_FIELDS:
+            raise TypeError(f"{name} is not an editable field of an engagement rule")
+        setattr(rule, name, value)
+    rule.save()
+    return rule
+
+
+def engagement_rule_delete(*, rule: EngagementRule) -> None:
+    _require_draft(rule.ruleset)
+    rule.delete()
+
+
+def fit_rule_create(*, ruleset: RuleSet, **fields) -> FitRule:
+    _require_draft(ruleset)
+    if "position" not in fields:
+        fields["position"] = (ruleset.fit_rules.aggregate(p=Max("position"))["p"] or 0) + 1
+    return FitRule.objects.create(ruleset=ruleset, **fields)
+
+
+def fit_rule_update(*, rule: FitRule, **fields) -> FitRule:
+    _require_draft(rule.ruleset)
+    for name, value in fields.items():
+        if name not in FIT_RULE_FIELDS:
+            raise TypeError(f"{name} is not an editable field of a fit rule")
+        setattr(rule, name, value)
+    rule.save()
+    return rule
+
+
+def fit_rule_delete(*, rule: FitRule) -> None:
+    _require_draft(rule.ruleset)
+    rule.delete()
+
+
+def ruleset_publish(*, ruleset_id: int, user=None) -> RescoreJob:
+    """Publish the draft as the next version and start rescoring every lead in the background.
+
+    Ingestion never waits for the rescore: it runs chunk by chunk in a Celery task, and until it
+    reaches a lead, the drain already scores that lead's new events with the new version.
+    """
+    from .tasks import rescore_task
+
+    with transaction.atomic():
+        draft = RuleSet.objects.select_for_update().get(pk=ruleset_id)
+        if not draft.is_draft:
+            raise NothingToPublish(f"Version {draft.version} is already {draft.get_status_display().lower()}.")
+        now = timezone.now()
+        version = (RuleSet.objects.aggregate(v=Max("version"))["v"] or 0) + 1
+        # Archive first: at most one published version may exist at any moment (a constraint).
+        RuleSet.objects.filter(status=RuleSetStatus.PUBLISHED).update(status=RuleSetStatus.ARCHIVED)
+        draft.status = RuleSetStatus.PUBLISHED
+        draft.version = version
+        draft.published_at = now
+        draft.published_by = user if getattr(user, "pk", None) else None
+        draft.save()
+        RescoreJob.objects.filter(status=RescoreStatus.RUNNING).update(status=RescoreStatus.CANCELLED, finished_at=now)
+        job = RescoreJob.objects.create(
+            ruleset=draft,
+            reason=RescoreReason.PUBLISH,
+            total=Lead.objects.count(),
+            created_by=user if getattr(user, "pk", None) else None,
+        )
+        transaction.on_commit(lambda: rescore_task.delay(job.pk))
+    logger.info("Published rule set v%s; rescore job %s for %s leads", version, job.pk, job.total)
+    return job
+
+
+# --- Recompute ------------------------------------------------------------------------------
+
+
+def _skip_locked_supported() -> bool:
+    return connection.features.has_select_for_update_skip_locked
+
+
+def _claim_stale(batch_size: int) -> list[tuple]:
+    """Lock up to batch_size stale leads nobody else holds, oldest mark first."""
+    queryset = Lead.objects.filter(score_stale=True).order_by("score_stale_since")
+    if _skip_locked_supported():
+        queryset = queryset.select_for_update(skip_locked=True)
+    # SQLite has no row locks: there the whole database is the lock, and the
+    # score_stale_since guard in _write_scores keeps a newer mark.
+    return list(queryset.values_list(*LEAD_FACT_FIELDS, "score_stale_since")[:batch_size])
+
+
+def _write_scores(updates: list[tuple[int, engine.ScoreResult, datetime | None]], version, now) -> None:
+    """Save scores; clear each lead's stale mark only if it is still the mark that was claimed."""
+    if not updates:
+        return
+    if connection.vendor == "postgresql":
+        # One statement for the whole batch (bulk_update's CASE per row grows quadratically).
+        table = Lead._meta.db_table
+        sql = (
+            f"UPDATE {table} AS l SET fit_score = v.fit, engagement_score = v.engagement, score = v.total, "
+            "score_breakdown = v.breakdown::jsonb, score_ruleset_version = %s, scored_at = %s, "
+            "score_stale = l.score_stale AND l.score_stale_since IS DISTINCT FROM v.since, "
+            "score_stale_since = CASE WHEN l.score_stale AND l.score_stale_since IS DISTINCT FROM v.since "
+            "THEN l.score_stale_since END "
+            "FROM unnest(%s::bigint[], %s::integer[], %s::integer[], %s::integer[], %s::text[], %s::timestamptz[]) "
+            "AS v(id, fit, engagement, total, breakdown, since) WHERE l.id = v.id"
+        )
+        dumps = json.dumps
+        params = [
+            version,
+            now,
+            [lead_id for lead_id, _, _ in updates],
+            [result.fit for _, result, _ in updates],
+            [result.engagement for _, result, _ in updates],
+            [result.total for _, result, _ in updates],
+            [dumps(result.breakdown, separators=(",", ":")) for _, result, _ in updates],
+            [since for _, _, since in updates],
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+        return
+    for lead_id, result, since in updates:
+        still_claimed = When(score_stale_since=since, then=Value(False))
+        Lead.objects.filter(pk=lead_id).update(
+            fit_score=result.fit,
+            engagement_score=result.engagement,
+            score=result.total,
+            score_breakdown=result.breakdown,
+            score_ruleset_version=version,
+            scored_at=now,
+            score_stale=Case(still_claimed, default=F("score_stale")),
+            score_stale_since=Case(When(score_stale_since=since, then=Value(None)), default=F("score_stale_since")),
+        )
+
+
+def _score_locked(rows: list[tuple], ruleset: engine.RuleSet, now: datetime) -> RecomputeOutcome:
+    """Score leads this transaction holds locked (rows of LEAD_FACT_FIELDS + score_stale_since)
+    and make the moves their scores call for, through the one transition service."""
+    events = events_by_lead([row[0] for row in rows], ruleset)
+    timestamp = now.timestamp()
+    updates = []
+    moves = []
+    event_count = 0
+    score_lead = engine.score_lead
+    decide_move = engine.decide_move
+    for row in rows:
+        lead_id = row[0]
+        facts = lead_facts(row[:9])
+        lead_events = events.get(lead_id, ())
+        event_count += len(lead_events)
+        result = score_lead(facts, lead_events, ruleset, timestamp)
+        updates.append((lead_id, result, row[9]))
+        move = decide_move(facts, result, ruleset)
+        if move is not None:
+            moves.append((lead_id, facts.stage, move))
+    _write_scores(updates, ruleset.version, now)
+
+    moved = 0
+    for lead_id, stage, move in moves:
+        try:
+            # We hold the lead's row lock, so expected_stage and the owner check above are current.
+            lead_transition(
+                lead_id=lead_id,
+                to_stage=move.to_stage,
+                actor_label=SCORING_ACTOR,
+                reason=move.reason,
+                expected_stage=stage,
+            )
+            moved += 1
+        except LeadError as error:
+            logger.info("Scoring did not move lead %s to %s: %s", lead_id, move.to_stage, error)
+        except DatabaseError:
+            # The move's savepoint was rolled back; keep the lead marked so the sweeper retries it.
+            logger.exception("Scoring could not move lead %s to %s", lead_id, move.to_stage)
+            Lead.objects.filter(pk=lead_id).update(score_stale=True, score_stale_since=now)
+    return RecomputeOutcome(leads=len(rows), events=event_count, moved=moved, batches=1)
+
+
+def scores_recompute_stale(*, batch_size: int = BATCH_SIZE, time_budget: float | None = None) -> RecomputeOutcome:
+    """Drain: score stale leads batch by batch until none is left (or the time budget is spent).
+
+    Safe to run in several workers at once: each batch claims leads the others do not hold.
+    """
+    deadline = time.monotonic() + time_budget if time_budget else None
+    total = RecomputeOutcome()
+    scored: set[int] = set()
+    while True:
+        with transaction.atomic():
+            ruleset = engine_ruleset(ruleset_ensure_published())
+            rows = _claim_stale(batch_size)
+            if not rows:
+                break
+            total.add(_score_locked(rows, ruleset, timezone.now()))
+        ids = {row[0] for row in rows}
+        if ids <= scored:
+            # Only leads this drain already scored and that were marked again (new events, or a
+            # move that failed): leave them to the next nudge or the sweeper instead of spinning.
+            break
+        scored |= ids
+        if deadline is not None and time.monotonic() > deadline:
+            total.more = True
+            break
+    return total
+
+
+def leads_score_now(*, lead_ids: list[int]) -> RecomputeOutcome:
+    """Score these leads now, whether marked or not (waits for leads another worker holds)."""
+    with transaction.atomic():
+        ruleset = engine_ruleset(ruleset_ensure_published())
+        queryset = Lead.objects.filter(pk__in=lead_ids).order_by("id")
+        if _skip_locked_supported():
+            queryset = queryset.select_for_update()
+        rows = list(queryset.values_list(*LEAD_FACT_FIELDS, "score_stale_since"))
+        return _score_locked(rows, ruleset, timezone.now())
+
+
+# --- Nudges ---------------------------------------------------------------------------------
+
+
+def _redis_client(url: str):
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    client = _redis_clients.get(url)
+    if client is None:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+        _redis_clients[url] = client
+    return client
+
+
+def scores_request_recompute(*, lead_ids: list[int]) -> None:
+    """Ask a worker to drain stale scores (the events_stored receiver). Never raises.
+
+    The events and their marks are already committed: if the broker is down the nudge is lost,
+    the request still succeeds, and the sweeper scores the leads when the broker is back.
+    """
+    from .tasks import recompute_stale_scores_task
+
+    app = recompute_stale_scores_task.app
+    try:
+        if app.conf.task_always_eager:
+            recompute_stale_scores_task.apply()
+            return
+        client = _redis_client(app.conf.broker_url or "")
+        if client is not None and not client.set(NUDGE_KEY, "1", nx=True, ex=NUDGE_TTL_SECONDS):
+            return  # a drain is already queued: it will see these leads
+        try:
+            recompute_stale_scores_task.apply_async(retry=False)
+        except Exception:
+            if client is not None:
+                client.delete(NUDGE_KEY)
+            raise
+    except Exception:
+        logger.warning("Could not nudge scoring for %s leads; the sweeper will do it", len(lead_ids), exc_info=True)
+
+
+def scores_drain_started() -> None:
+    """A drain task starts: from now on a new event must queue a new drain (it may come too late
+    for this one's last batch)."""
+    from .tasks import recompute_stale_scores_task
+
+    app = recompute_stale_scores_task.app
+    if app.conf.task_always_eager:
+        return
+    try:
+        client = _redis_client(app.conf.broker_url or "")
+        if client is not None:
+            client.delete(NUDGE_KEY)
+    except Exception:
+        logger.warning("Could not clear the scoring nudge key", exc_info=True)
+
+
+# --- Rescoring many leads -------------------------------------------------------------------
+
+
+def _rescore_queryset(reason: str):
+    queryset = Lead.objects.all()
+    if reason == RescoreReason.DECAY:
+        # Only leads with engagement points have anything that can fade.
+        queryset = queryset.exclude(engagement_score=0)
+    return queryset
+
+
+def rescore_job_start(*, reason: str = RescoreReason.MANUAL, user=None) -> RescoreJob:
+    """Rescore leads with the published rule set in the background (decay refresh, on request)."""
+    from .tasks import rescore_task
+
+    ruleset = ruleset_ensure_published()
+    with transaction.atomic():
+        job = RescoreJob.objects.create(
+            ruleset=ruleset,
+            reason=reason,
+            total=_rescore_queryset(reason).count(),
+            created_by=user if getattr(user, "pk", None) else None,
+        )
+        transaction.on_commit(lambda: rescore_task.delay(job.pk))
+    return job
+
+
+def rescore_job_run(*, job_id: int, chunk_size: int = RESCORE_CHUNK_SIZE, time_budget: float = 5.0) -> bool:
+    """Advance a rescore job chunk by chunk for about time_budget seconds. True when finished.
+
+    Each chunk locks the job row (two runs of one job take turns and never redo a chunk), locks
+    the chunk's leads with SKIP LOCKED (a lead a drain holds is being scored right now), scores
+    them and moves the job's cursor, in one transaction: a killed run loses at most its chunk.
+    """
+    deadline = time.monotonic() + time_budget
+    while True:
+        with transaction.atomic():
+            job = RescoreJob.objects.select_for_update().select_related("ruleset").get(pk=job_id)
+            if job.status != RescoreStatus.RUNNING:
+                return True
+            if job.ruleset.status != RuleSetStatus.PUBLISHED:
+                job.status = RescoreStatus.CANCELLED
+                job.finished_at = timezone.now()
+                job.save(update_fields=["status", "finished_at", "updated_at"])
+                return True
+            ruleset = engine_ruleset(job.ruleset)
+            queryset = _rescore_queryset(job.reason).filter(id__gt=job.last_lead_id).order_by("id")
+            if _skip_locked_supported():
+                queryset = queryset.select_for_update(skip_locked=True)
+            rows = list(queryset.values_list(*LEAD_FACT_FIELDS, "score_stale_since")[:chunk_size])
+            if not rows:
+                _finish_rescore(job)
+                return True
+            outcome = _score_locked(rows, ruleset, timezone.now())
+            job.done += outcome.leads
+            job.moved += outcome.moved
+            job.last_lead_id = rows[-1][0]
+            job.save(update_fields=["done", "moved", "last_lead_id", "updated_at"])
+        if time.monotonic() > deadline:
+            return False
+
+
+def _finish_rescore(job: RescoreJob) -> None:
+    if job.reason == RescoreReason.PUBLISH:
+        # A lead skipped because a drain held it may have been scored with the previous version
+        # (the drain loaded its rule set before the publish): mark such leads for the drain.
+        from leads.services import lead_mark_score_stale
+
+        behind = list(
+            Lead.objects.exclude(score_ruleset_version=job.ruleset.version)
+            .filter(id__lte=job.last_lead_id)
+            .values_list("id", flat=True)
+        )
+        lead_mark_score_stale(lead_ids=behind)
+    job.status = RescoreStatus.DONE
+    job.finished_at = timezone.now()
+    job.save(update_fields=["status", "finished_at", "updated_at"])
