@@ -169,14 +169,22 @@ X_FRAME_OPTIONS = "DENY"
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First, so that a request without credentials gets 401 with WWW-Authenticate: Bearer.
+        "leads.api.auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    "EXCEPTION_HANDLER": "leads.api.errors.api_exception_handler",
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# Per API key (or user, or address): "<n>/<second|minute|hour>". Counted in the cache below.
+API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "6000/minute")
+API_RATE_LIMIT_CACHE = "default"
+# A batch of 1,000 events with modest properties is well under this.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 2_621_440)
 SPECTACULAR_SETTINGS = {
     "TITLE": "LeadCRM API",
     "DESCRIPTION": "Form submissions, engagement events and the lead pipeline.",

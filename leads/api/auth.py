@@ -1,0 +1,175 @@
+"""API keys: how they are made, stored, checked and revoked, and the DRF authentication that uses them.
+
+A key looks like `lk_<8 characters>_<secret>`. Its first part (the prefix) is stored in clear and
+indexed, so a request costs one indexed lookup; the whole key is stored only as a SHA-256 hash and
+compared in constant time. A fast hash is right here (unlike passwords): the secret is 32 random
+bytes, so there is nothing to brute-force.
+"""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from ..models import ApiKey
+
+KEY_PREFIX = "lk_"
+PREFIX_LENGTH = len(KEY_PREFIX) + 8  # "lk_" and 8 hex digits
+# last_used_at is a hint for admins ("is this key still in use?"), not an audit trail: writing it
+# on every request would turn each read into a write. Once a minute per key is enough.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+# Names under which clients commonly put keys in a URL: refused outright, because URLs end up in
+# logs, proxies and browser histories.
+QUERY_STRING_KEY_NAMES = frozenset({"api_key", "apikey", "key", "token", "access_token", "auth"})
+
+
+def hash_key(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    api_key: ApiKey
+    raw_key: str  # shown once, never stored
+
+
+def api_key_generate() -> tuple[str, str, str]:
+    """A new key as (raw key, prefix, hash)."""
+    prefix = KEY_PREFIX + secrets.token_hex(4)
+    raw_key = f"{prefix}_{secrets.token_urlsafe(32)}"
+    return raw_key, prefix, hash_key(raw_key)
+
+
+def api_key_create(
+    *,
+    name: str,
+    scopes: list[str],
+    form_name: str = "",
+    user=None,
+    created_by=None,
+) -> NewApiKey:
+    """Create a key and return it with its raw value, which exists only in this return value."""
+    valid = {scope.value for scope in ApiKey.Scope}
+    unknown = sorted(set(scopes) - valid)
+    if unknown:
+        raise ValueError(f"Unknown scope(s): {', '.join(unknown)}. Known: {', '.join(sorted(valid))}.")
+    raw_key, prefix, key_hash = api_key_generate()
+    api_key = ApiKey.objects.create(
+        name=name,
+        prefix=prefix,
+        key_hash=key_hash,
+        scopes=sorted(set(scopes)),
+        form_name=form_name,
+        user=user,
+        created_by=created_by,
+    )
+    return NewApiKey(api_key=api_key, raw_key=raw_key)
+
+
+def api_key_revoke(*, api_key_id: int) -> None:
+    """Revoke a key; the next request that uses it is refused (keys are looked up on every request)."""
+    ApiKey.objects.filter(pk=api_key_id, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def api_key_touch(api_key: ApiKey) -> None:
+    """Record use at most once per LAST_USED_RESOLUTION: a conditional UPDATE, skipped when recent."""
+    now = timezone.now()
+    if api_key.last_used_at is not None and now - api_key.last_used_at < LAST_USED_RESOLUTION:
+        return
+    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+    api_key.last_used_at = now
+
+
+def api_key_lookup(raw_key: str) -> ApiKey | None:
+    """The active key for a raw value, or None. One indexed query on the prefix."""
+    prefix = raw_key[:PREFIX_LENGTH]
+    if not prefix.startswith(KEY_PREFIX) or raw_key[PREFIX_LENGTH : PREFIX_LENGTH + 1] != "_":
+        return None
+    api_key = ApiKey.objects.select_related("user").filter(prefix=prefix).first()
+    if api_key is None or api_key.revoked_at is not None:
+        return None
+    if not hmac.compare_digest(api_key.key_hash, hash_key(raw_key)):
+        return None
+    return api_key
+
+
+class IntegrationPrincipal:
+    """request.user for an integration key: authenticated, but no person and no role.
+
+    What it may do is decided by the key's scopes alone (leads.api.permissions).
+    """
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    pk = None
+    id = None
+    _leadcrm_roles = frozenset()
+
+    def __init__(self, api_key: ApiKey):
+        self.api_key = api_key
+
+    def get_username(self) -> str:
+        return self.actor_label
+
+    @property
+    def actor_label(self) -> str:
+        return f"api:{self.api_key.name}"[:100]
+
+    def __str__(self) -> str:
+        return self.actor_label
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer <key>`. A key in the query string is refused, never accepted."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        if QUERY_STRING_KEY_NAMES.intersection(request.query_params.keys()):
+            raise exceptions.AuthenticationFailed(
+                "API keys are never accepted in the query string: send `Authorization: Bearer <key>`, "
+                "and revoke the key you just exposed."
+            )
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        keyword, _, raw_key = header.partition(" ")
+        if keyword.lower() != self.keyword.lower():
+            raise exceptions.AuthenticationFailed(
+                "Unsupported authorization scheme: use `Authorization: Bearer <key>`."
+            )
+        raw_key = raw_key.strip()
+        if not raw_key or " " in raw_key:
+            raise exceptions.AuthenticationFailed("Malformed Authorization header: expected `Bearer <key>`.")
+        api_key = api_key_lookup(raw_key)
+        if api_key is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        if api_key.user_id is not None and not api_key.user.is_active:
+            raise exceptions.AuthenticationFailed("The user of this personal token is inactive.")
+        # In autocommit, before the view's transaction: a refused request still counts as a use.
+        api_key_touch(api_key)
+        principal = api_key.user if api_key.user_id is not None else IntegrationPrincipal(api_key)
+        return principal, api_key
+
+    def authenticate_header(self, request):
+        return f'{self.keyword} realm="api"'
+
+
+def request_api_key(request) -> ApiKey | None:
+    auth = getattr(request, "auth", None)
+    return auth if isinstance(auth, ApiKey) else None
+
+
+def actor_for(request) -> tuple[object | None, str]:
+    """(actor user, actor label) for services that record who did something."""
+    user = request.user
+    if isinstance(user, IntegrationPrincipal):
+        return None, user.actor_label
+    return user, ""

@@ -1,0 +1,134 @@
+"""Keyset (cursor) pagination: page 1,000 costs what page 1 costs.
+
+The cursor is the (sort value, id) of the last row shown; the next page is the rows after it in
+(sort value, id) order, found with a row comparison that walks the matching index. Offsets (and
+DRF's CursorPagination, which falls back to offsets among equal sort values: a million leads with
+score 0 are one long tie) grow slower with every page.
+
+Nullable sort fields follow PostgreSQL's index order: NULLS FIRST descending, NULLS LAST ascending.
+"""
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection
+from django.db.models import BooleanField, F
+from django.db.models.expressions import RawSQL
+from django.utils.dateparse import parse_datetime
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Ordering:
+    field: str
+    descending: bool
+    nullable: bool = False
+    is_datetime: bool = False
+
+
+class KeysetPagination:
+    cursor_param = "cursor"
+    limit_param = "limit"
+
+    def __init__(self, *, orderings: dict[str, Ordering], default: str, table: str):
+        self.orderings = orderings
+        self.default = default
+        self.table = table
+
+    # --- request parsing ---
+
+    def ordering_for(self, request) -> tuple[str, Ordering]:
+        name = request.query_params.get("ordering") or self.default
+        if name not in self.orderings:
+            raise serializers.ValidationError({"ordering": [f"One of: {', '.join(self.orderings)}."]})
+        return name, self.orderings[name]
+
+    def limit_for(self, request) -> int:
+        raw = request.query_params.get(self.limit_param)
+        if raw is None:
+            return DEFAULT_LIMIT
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+            raise serializers.ValidationError({self.limit_param: [f"An integer from 1 to {MAX_LIMIT}."]})
+        return int(raw)
+
+    def decode_cursor(self, raw: str, ordering: Ordering):
+        try:
+            name, value, last_id = json.loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))
+            if not isinstance(last_id, int) or isinstance(last_id, bool):
+                raise ValueError
+            if name != ordering.field:
+                raise ValueError
+            if value is not None:
+                if ordering.is_datetime:
+                    value = parse_datetime(value)
+                    if value is None:
+                        raise ValueError
+                elif not isinstance(value, int) or isinstance(value, bool):
+                    raise ValueError
+            return value, last_id
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+            raise serializers.ValidationError(
+                {self.cursor_param: ["Invalid cursor (cursors are only valid with the ordering that made them)."]}
+            ) from None
+
+    @staticmethod
+    def encode_cursor(field: str, value, last_id: int) -> str:
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        raw = json.dumps([field, value, last_id], separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    # --- query ---
+
+    def _after(self, ordering: Ordering, value, last_id: int):
+        column = f"{connection.ops.quote_name(self.table)}.{connection.ops.quote_name(ordering.field)}"
+        pk = f"{connection.ops.quote_name(self.table)}.{connection.ops.quote_name('id')}"
+        op = "<" if ordering.descending else ">"
+        if value is None:
+            sql = f"({column} IS NULL AND {pk} {op} %s)"
+            if ordering.descending:
+                sql = f"({sql} OR {column} IS NOT NULL)"
+            params = [last_id]
+        else:
+            if ordering.is_datetime:
+                value = connection.ops.adapt_datetimefield_value(value)
+            sql = f"(({column}, {pk}) {op} (%s, %s))"
+            if ordering.nullable and not ordering.descending:
+                sql = f"({sql} OR {column} IS NULL)"
+            params = [value, last_id]
+        return RawSQL(sql, params, output_field=BooleanField())
+
+    def paginate(self, queryset, request) -> tuple[list, str | None]:
+        """(rows of this page, the cursor of the next page or None)."""
+        _, ordering = self.ordering_for(request)
+        limit = self.limit_for(request)
+        raw_cursor = request.query_params.get(self.cursor_param)
+        if raw_cursor:
+            value, last_id = self.decode_cursor(raw_cursor, ordering)
+            queryset = queryset.filter(self._after(ordering, value, last_id))
+        if ordering.descending:
+            sort = F(ordering.field).desc(nulls_first=True) if ordering.nullable else F(ordering.field).desc()
+            queryset = queryset.order_by(sort, "-id")
+        else:
+            sort = F(ordering.field).asc(nulls_last=True) if ordering.nullable else F(ordering.field).asc()
+            queryset = queryset.order_by(sort, "id")
+        rows = list(queryset[: limit + 1])
+        if len(rows) <= limit:
+            return rows, None
+        rows = rows[:limit]
+        last = rows[-1]
+        return rows, self.encode_cursor(ordering.field, getattr(last, ordering.field), last.pk)
+
+    def response(self, request, data: list, next_cursor: str | None) -> Response:
+        next_url = None
+        if next_cursor:
+            next_url = replace_query_param(request.build_absolute_uri(), self.cursor_param, next_cursor)
+        return Response({"next": next_url, "next_cursor": next_cursor, "results": data})

@@ -1,0 +1,82 @@
+"""OpenAPI pieces shared by the views: the Bearer scheme, error responses, the Idempotency-Key header."""
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+
+from .serializers import ErrorSerializer
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "leads.api.auth.ApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": (
+                "An API key (`lk_...`) created by an admin, or a person's personal token: "
+                "`Authorization: Bearer <key>`. Never put a key in the query string: such requests are refused."
+            ),
+        }
+
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    name="Idempotency-Key",
+    location=OpenApiParameter.HEADER,
+    required=False,
+    type=str,
+    description=(
+        "Makes a retry safe: the same key with the same body returns the first answer (with the header "
+        "`Idempotent-Replayed: true`) and stores nothing new; the same key with another body is a 409. "
+        "Keys are per API key (or user), at most 255 characters."
+    ),
+)
+
+
+def _error(description: str, error_type: str, message: str, errors: dict | None = None) -> OpenApiResponse:
+    return OpenApiResponse(
+        response=ErrorSerializer,
+        description=description,
+        examples=[
+            OpenApiExample(
+                error_type, value={"type": error_type, "message": message, "errors": errors or {}}, response_only=True
+            )
+        ],
+    )
+
+
+E400 = _error(
+    "Invalid input or malformed JSON.",
+    "validation_error",
+    "Some fields are invalid: email.",
+    {"email": ["Enter a valid email address."]},
+)
+E401 = _error("No credentials, or an invalid or revoked key.", "authentication_failed", "Invalid or revoked API key.")
+E403 = _error(
+    "The key lacks the scope, or the person the role.", "permission_denied", "This API key lacks the `read` scope."
+)
+E404 = _error("No such lead.", "not_found", "No such lead.")
+E409_MOVE = _error(
+    "A refused move or a taken claim.", "already_claimed", "Already claimed by Ann Rep at 2026-01-31 09:12 UTC."
+)
+E409_IDEMPOTENCY = _error(
+    "The Idempotency-Key was used with another body.",
+    "idempotency_key_reused",
+    "This Idempotency-Key was already used with a different request body.",
+)
+E413 = _error("The body is over the size limit.", "payload_too_large", "The request body is larger than 2621440 bytes.")
+E415 = _error("The body is not JSON.", "unsupported_media_type", 'Unsupported media type "text/plain" in request.')
+E429 = _error(
+    "Too many requests for this key; see the Retry-After header (seconds).",
+    "rate_limited",
+    "Request was throttled. Expected available in 12 seconds.",
+)
+E503 = _error(
+    "The database is unavailable; nothing was stored. See Retry-After.",
+    "service_unavailable",
+    "The database is unavailable; nothing was stored. Retry later.",
+)
+
+READ_ERRORS = {401: E401, 403: E403, 429: E429, 503: E503}
+WRITE_ERRORS = {400: E400, 401: E401, 403: E403, 413: E413, 415: E415, 429: E429, 503: E503}

@@ -1,0 +1,434 @@
+"""Input validation and output shapes of the API.
+
+Events are validated by a plain function (validate_event) rather than a DRF serializer: a batch of
+1,000 through ListSerializer costs tens of milliseconds of field machinery, the plain function a
+few. The EventIn serializer below documents the same fields for OpenAPI, and a test keeps the two
+in step.
+"""
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.utils import timezone
+from rest_framework import serializers
+
+from ..ingest import EventInput
+from ..models import EngagementEvent, EventType, Handoff, Lead, StageChange, normalize_email
+from ..stages import Stage
+
+MAX_BATCH = 1000
+MAX_PROPERTIES_BYTES = 16_384
+# Custom event types (for scoring rules) are lower-case words joined by underscores.
+EVENT_TYPE_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# How far in the future a clock may be wrong before an event time is refused.
+FUTURE_TOLERANCE = timedelta(days=1)
+
+
+def clean_email(value: str) -> str:
+    """Normalized, valid, ASCII: the unique identity of a lead (see leads.models.normalize_email)."""
+    email = normalize_email(value)
+    if not email.isascii():
+        raise serializers.ValidationError("Only ASCII email addresses are accepted.")
+    try:
+        validate_email(email)
+    except DjangoValidationError:
+        raise serializers.ValidationError("Enter a valid email address.") from None
+    if len(email) > 254:
+        raise serializers.ValidationError("An email address has at most 254 characters.")
+    return email
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one shape of every error."""
+
+    type = serializers.CharField(help_text="Stable machine-readable kind, e.g. validation_error, rate_limited.")
+    message = serializers.CharField(help_text="What went wrong, for a person.")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Messages per field (dotted paths for nested fields); empty when not about fields.",
+    )
+
+
+# --- Submissions ----------------------------------------------------------------------------
+
+
+class SubmissionInSerializer(serializers.Serializer):
+    form_name = serializers.CharField(max_length=200, help_text="Which form was submitted.")
+    email = serializers.CharField(max_length=320, help_text="Finds the lead (trimmed, case-insensitive).")
+    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    company = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    company_domain = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    job_title = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    country = serializers.CharField(
+        max_length=2, min_length=2, required=False, allow_blank=True, help_text="ISO 3166-1 alpha-2."
+    )
+    industry = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    company_size = serializers.IntegerField(min_value=0, max_value=10_000_000, required=False, allow_null=True)
+    source = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    utm_source = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    utm_medium = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    utm_campaign = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    utm_term = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    utm_content = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    consent = serializers.BooleanField(required=False, default=False, help_text="Consent to marketing.")
+    page_url = serializers.URLField(max_length=2000, required=False, allow_blank=True, default="")
+    submitted_at = serializers.DateTimeField(required=False, help_text="When the form was sent; default: now.")
+    fields = serializers.DictField(
+        required=False, default=dict, help_text="Any other form fields, stored with the raw submission."
+    )
+
+    def validate_email(self, value: str) -> str:
+        return clean_email(value)
+
+    def validate_country(self, value: str) -> str:
+        if value and not value.isalpha():
+            raise serializers.ValidationError("Use a two-letter ISO 3166-1 code.")
+        return value.upper()
+
+    def validate_submitted_at(self, value: datetime) -> datetime:
+        if value > timezone.now() + FUTURE_TOLERANCE:
+            raise serializers.ValidationError("This time is in the future.")
+        return value
+
+
+class SubmissionOutSerializer(serializers.Serializer):
+    lead_id = serializers.IntegerField()
+    stage = serializers.ChoiceField(choices=[s.value for s in Stage])
+    created = serializers.BooleanField(help_text="True when this submission created the lead.")
+    submission_id = serializers.IntegerField()
+
+
+# --- Events ---------------------------------------------------------------------------------
+
+
+class EventInSerializer(serializers.Serializer):
+    """Documentation of one event (validated at runtime by validate_event)."""
+
+    lead_id = serializers.IntegerField(required=False, help_text="The lead, by id. Either this or email.")
+    email = serializers.EmailField(required=False, help_text="The lead, by email; an unknown email creates it.")
+    event_type = serializers.CharField(
+        max_length=64,
+        help_text="One of " + ", ".join(EventType.values) + "; or a custom type matching ^[a-z][a-z0-9_]{0,63}$.",
+    )
+    occurred_at = serializers.DateTimeField(required=False, help_text="ISO 8601; default: now.")
+    properties = serializers.DictField(required=False, help_text="Free-form JSON object, at most 16 KB.")
+    external_id = serializers.CharField(
+        max_length=200, required=False, help_text="Makes the event idempotent per source: a resend is a duplicate."
+    )
+    source = serializers.CharField(
+        max_length=100, required=False, help_text="The sending system; default: the API key's name."
+    )
+
+
+class EventBatchInSerializer(serializers.Serializer):
+    events = EventInSerializer(many=True, help_text=f"1 to {MAX_BATCH} events.")
+
+
+class EventOutcomeSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position of the item in the request.")
+    status = serializers.ChoiceField(choices=["accepted", "duplicate", "rejected"])
+    lead_id = serializers.IntegerField(required=False)
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+
+
+class EventBatchOutSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    results = EventOutcomeSerializer(many=True)
+
+
+EVENT_FIELDS = frozenset(EventInSerializer().fields)
+
+
+def _parse_datetime(value) -> datetime:
+    if not isinstance(value, str) or not 10 <= len(value) <= 40:
+        raise ValueError
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def validate_event(raw, *, default_source: str, now: datetime) -> tuple[EventInput | None, dict]:
+    """(event, {}) for a valid item, (None, {field: [messages]}) otherwise."""
+    if not isinstance(raw, dict):
+        return None, {"non_field_errors": ["Each event must be a JSON object."]}
+    errors: dict[str, list[str]] = {}
+    unknown = set(raw) - EVENT_FIELDS
+    if unknown:
+        errors["non_field_errors"] = [f"Unknown field(s): {', '.join(sorted(map(str, unknown))[:5])}."]
+
+    lead_id = raw.get("lead_id")
+    email = raw.get("email")
+    if lead_id is not None and (isinstance(lead_id, bool) or not isinstance(lead_id, int) or not 0 < lead_id < 2**63):
+        errors["lead_id"] = ["A valid lead id (a positive integer) is required."]
+        lead_id = None
+    if email is not None and lead_id is None and "lead_id" not in errors:
+        if not isinstance(email, str):
+            errors["email"] = ["Must be a string."]
+        else:
+            try:
+                email = clean_email(email)
+            except serializers.ValidationError as exc:
+                errors["email"] = [str(detail) for detail in exc.detail]
+    if lead_id is None and email is None and "lead_id" not in errors:
+        errors["lead_id"] = ["Name the lead with lead_id or email."]
+
+    event_type = raw.get("event_type")
+    if not isinstance(event_type, str) or not EVENT_TYPE_PATTERN.fullmatch(event_type):
+        errors["event_type"] = [
+            "A known event type, or a custom one of lower-case letters, digits and underscores (max 64)."
+        ]
+
+    occurred_at = raw.get("occurred_at")
+    if occurred_at is None:
+        occurred_at = now
+    else:
+        try:
+            occurred_at = _parse_datetime(occurred_at)
+            if occurred_at > now + FUTURE_TOLERANCE:
+                errors["occurred_at"] = ["This time is in the future."]
+            elif occurred_at.year < 1970:
+                errors["occurred_at"] = ["This time is too far in the past."]
+        except (ValueError, TypeError, OverflowError):
+            errors["occurred_at"] = ["An ISO 8601 date and time is required, e.g. 2026-01-31T12:00:00Z."]
+
+    properties = raw.get("properties")
+    if properties is None:
+        properties = {}
+    elif not isinstance(properties, dict):
+        errors["properties"] = ["Must be a JSON object."]
+    elif len(repr(properties)) > MAX_PROPERTIES_BYTES:
+        errors["properties"] = [f"At most {MAX_PROPERTIES_BYTES} bytes."]
+
+    external_id = raw.get("external_id")
+    if external_id is not None:
+        if isinstance(external_id, int) and not isinstance(external_id, bool):
+            external_id = str(external_id)
+        if not isinstance(external_id, str) or not 0 < len(external_id) <= 200:
+            errors["external_id"] = ["A string of 1 to 200 characters."]
+
+    source = raw.get("source")
+    if source is None or source == "":
+        source = default_source
+    elif not isinstance(source, str) or len(source) > 100:
+        errors["source"] = ["A string of at most 100 characters."]
+
+    if errors:
+        return None, errors
+    return (
+        EventInput(
+            event_type=event_type,
+            occurred_at=occurred_at,
+            properties=properties,
+            lead_id=lead_id,
+            email=None if lead_id is not None else email,
+            source=source[:100],
+            external_id=external_id,
+        ),
+        {},
+    )
+
+
+# --- Leads ----------------------------------------------------------------------------------
+
+
+class OwnerSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    name = serializers.SerializerMethodField()
+
+    def get_name(self, user) -> str:
+        return user.get_full_name() or user.get_username()
+
+
+class LeadListSerializer(serializers.ModelSerializer):
+    owner = OwnerSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Lead
+        fields = [
+            "id",
+            "email",
+            "first_name",
+            "last_name",
+            "company",
+            "job_title",
+            "country",
+            "industry",
+            "source",
+            "stage",
+            "score",
+            "score_stale",
+            "owner",
+            "claimed_at",
+            "created_at",
+            "last_activity_at",
+        ]
+        read_only_fields = fields
+
+
+class StageChangeSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor_display", read_only=True)
+
+    class Meta:
+        model = StageChange
+        fields = ["id", "from_stage", "to_stage", "actor", "reason", "created_at"]
+        read_only_fields = fields
+
+
+class HandoffSerializer(serializers.ModelSerializer):
+    decided_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Handoff
+        fields = [
+            "id",
+            "kind",
+            "from_team",
+            "to_team",
+            "status",
+            "reason",
+            "opened_at",
+            "due_at",
+            "decided_by",
+            "decided_at",
+            "rejection_reason",
+        ]
+        read_only_fields = fields
+
+    def get_decided_by(self, handoff) -> str | None:
+        user = handoff.decided_by
+        return (user.get_full_name() or user.get_username()) if user else None
+
+
+class EventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = EngagementEvent
+        fields = ["id", "lead_id", "event_type", "occurred_at", "properties", "source", "external_id", "received_at"]
+        read_only_fields = fields
+
+
+class ScoreSerializer(serializers.Serializer):
+    total = serializers.IntegerField(source="score")
+    fit = serializers.IntegerField(source="fit_score")
+    engagement = serializers.IntegerField(source="engagement_score")
+    breakdown = serializers.JSONField(source="score_breakdown", help_text="Per rule: what added or removed points.")
+    ruleset_version = serializers.IntegerField(source="score_ruleset_version", allow_null=True)
+    scored_at = serializers.DateTimeField(allow_null=True)
+    stale = serializers.BooleanField(source="score_stale", help_text="New events wait to be scored.")
+
+
+class LeadDetailSerializer(serializers.ModelSerializer):
+    owner = OwnerSerializer(read_only=True, allow_null=True)
+    score = ScoreSerializer(source="*", read_only=True)
+    stage_history = StageChangeSerializer(many=True, read_only=True)
+    handoffs = HandoffSerializer(source="handoffs_list", many=True, read_only=True)
+    recent_events = EventSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Lead
+        fields = [
+            "id",
+            "email",
+            "first_name",
+            "last_name",
+            "company",
+            "company_domain",
+            "job_title",
+            "phone",
+            "country",
+            "industry",
+            "company_size",
+            "source",
+            "utm_source",
+            "utm_medium",
+            "utm_campaign",
+            "utm_term",
+            "utm_content",
+            "consent",
+            "consent_at",
+            "unsubscribed",
+            "stage",
+            "stage_changed_at",
+            "score",
+            "owner",
+            "claimed_at",
+            "created_at",
+            "updated_at",
+            "last_activity_at",
+            "stage_history",
+            "handoffs",
+            "recent_events",
+        ]
+        read_only_fields = fields
+
+
+class LeadPatchSerializer(serializers.Serializer):
+    """The fields a person or a write-scope key may change. Email (the identity), stage (moves)
+    and score (computed) are not among them."""
+
+    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    company = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    company_domain = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    job_title = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    country = serializers.CharField(max_length=2, required=False, allow_blank=True)
+    industry = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    company_size = serializers.IntegerField(min_value=0, max_value=10_000_000, required=False, allow_null=True)
+    source = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    utm_source = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    utm_medium = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    utm_campaign = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    utm_term = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    utm_content = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    unsubscribed = serializers.BooleanField(required=False)
+
+    def validate_country(self, value: str) -> str:
+        if value and (len(value) != 2 or not value.isalpha()):
+            raise serializers.ValidationError("Use a two-letter ISO 3166-1 code.")
+        return value.upper()
+
+    def validate(self, attrs):
+        unknown = set(self.initial_data) - set(self.fields) if isinstance(self.initial_data, dict) else set()
+        if unknown:
+            raise serializers.ValidationError(
+                {name: ["This field cannot be changed here."] for name in sorted(map(str, unknown))}
+            )
+        if not attrs:
+            raise serializers.ValidationError("Send at least one field to change.")
+        return attrs
+
+
+class TransitionInSerializer(serializers.Serializer):
+    to_stage = serializers.ChoiceField(choices=[s.value for s in Stage], help_text="The stage to move to.")
+    reason = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, default="", help_text="Required to recycle or disqualify."
+    )
+    expected_stage = serializers.ChoiceField(
+        choices=[s.value for s in Stage],
+        required=False,
+        help_text="Refuse (409) unless the lead is still in this stage.",
+    )
+
+
+class ReleaseInSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class PipelineStageSerializer(serializers.Serializer):
+    stage = serializers.CharField()
+    label = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class PipelineSerializer(serializers.Serializer):
+    stages = PipelineStageSerializer(many=True)
+    total = serializers.IntegerField()
+    unclaimed_in_sales_queue = serializers.IntegerField(help_text="Leads with an open handoff to sales.")

@@ -1,0 +1,473 @@
+"""Writes behind the integrations API: form submissions, engagement events, idempotent retries.
+
+Built for volume (thousands of submissions and tens of thousands of events a second on a small
+machine), so each write is a handful of statements whatever its size:
+
+- a lead is found or created by its normalized email with one INSERT ... ON CONFLICT (email)
+  DO UPDATE: race-free (20 concurrent submissions of a new email make one lead, the others wait on
+  the unique index and then update it) and one round trip instead of SELECT + INSERT/UPDATE;
+- a batch of events costs one SELECT per way of naming leads, one INSERT for the leads it
+  creates, one multi-row INSERT ... ON CONFLICT DO NOTHING for the events (the unique
+  (source, external_id) index decides what is a duplicate, even between concurrent batches) and one
+  UPDATE of the leads (last activity, score marked stale) — never a statement per event;
+- rows are written in a fixed order (emails, then (source, external id), then lead ids, sorted), so
+  two concurrent batches lock in the same order and do not deadlock; a deadlock or serialization
+  failure that still happens is retried.
+
+Every write is one transaction, and scoring hears about new events only after it commits.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.utils import timezone
+
+from .models import ApiKey, EngagementEvent, EventType, IdempotencyRecord, Lead, Submission, email_domain
+from .services import lead_mark_score_stale
+from .signals import events_stored
+from .stages import Stage
+
+# Profile fields: a new non-empty value wins, an empty one never erases what is known.
+LEAD_PROFILE_FIELDS = ("first_name", "last_name", "company", "job_title", "phone", "country", "industry")
+# Attribution is first touch: kept once known (every touch stays in its raw Submission).
+LEAD_ATTRIBUTION_FIELDS = ("source", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+LEAD_WRITABLE_FIELDS = (*LEAD_PROFILE_FIELDS, "company_domain", "company_size", *LEAD_ATTRIBUTION_FIELDS)
+
+# PostgreSQL errors after which the same transaction, run again, is expected to succeed.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+WRITE_ATTEMPTS = 3
+
+
+# --- Idempotency and transactions ------------------------------------------------------------
+
+
+class IdempotencyKeyReused(Exception):
+    """The Idempotency-Key was first used with another request body."""
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    scope: str  # whose key it is: "key:<api key id>" or "user:<user id>"
+    key: str
+    request_hash: str
+
+    @classmethod
+    def for_request(cls, *, scope: str, key: str, method: str, path: str, body: bytes) -> "Idempotency":
+        digest = hashlib.sha256(f"{method} {path}\n".encode() + body).hexdigest()
+        return cls(scope=scope, key=key, request_hash=digest)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict
+    replayed: bool = False
+
+
+def write_once(*, work: Callable[[], tuple[int, dict]], idempotency: Idempotency | None = None) -> Answer:
+    """Run `work` in one transaction and return its (status, body).
+
+    With an Idempotency-Key the answer is stored in the same transaction, as its last statement.
+    A concurrent or later request with the same key blocks on (or meets) the unique (scope, key)
+    index, gets an IntegrityError, is rolled back whole, and replays the stored answer: one record,
+    identical answers. Storing last rather than first keeps the common case at one extra statement.
+    """
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                status, body = work()
+                if idempotency is not None:
+                    IdempotencyRecord.objects.create(
+                        scope=idempotency.scope,
+                        key=idempotency.key,
+                        request_hash=idempotency.request_hash,
+                        response_status=status,
+                        response_body=body,
+                    )
+            return Answer(status=status, body=body)
+        except IntegrityError:
+            if idempotency is None:
+                raise
+            record = IdempotencyRecord.objects.filter(scope=idempotency.scope, key=idempotency.key).first()
+            if record is None:
+                raise
+            if record.request_hash != idempotency.request_hash:
+                raise IdempotencyKeyReused() from None
+            return Answer(status=record.response_status, body=record.response_body, replayed=True)
+        except OperationalError as exc:
+            if attempt < WRITE_ATTEMPTS and getattr(exc.__cause__, "sqlstate", None) in RETRYABLE_SQLSTATES:
+                continue
+            raise
+    raise AssertionError("unreachable")
+
+
+def _announce_events_stored(lead_ids) -> None:
+    """Tell scoring after commit (the same announcement lead_mark_score_stale makes).
+
+    The statements here already set score_stale on the leads they touch, in the same
+    transaction as the events, so only the announcement is left to do.
+    """
+    ids = sorted(set(lead_ids))
+    if ids:
+        transaction.on_commit(partial(events_stored.send, sender=Lead, lead_ids=ids))
+
+
+def _is_postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _adapt_datetime(value: datetime | None):
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+# --- Leads ----------------------------------------------------------------------------------
+
+
+def _lead_row(*, email: str, now: datetime, values: dict) -> dict:
+    """Every column of a new lead: the model's defaults, then the given values, adapted for the DB.
+
+    Built from the model so a column another app adds later (with a default) is filled too.
+    """
+    row = {}
+    for model_field in Lead._meta.concrete_fields:
+        if model_field.primary_key:
+            continue
+        name = model_field.attname
+        if name in values:
+            value = values[name]
+        elif getattr(model_field, "auto_now", False) or getattr(model_field, "auto_now_add", False):
+            value = now
+        else:
+            value = model_field.get_default()
+        row[model_field.column] = model_field.get_db_prep_save(value, connection)
+    row["email"] = email
+    return row
+
+
+def _quoted(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _lead_upsert_sql(columns: list[str]) -> str:
+    table = _quoted(Lead._meta.db_table)
+    keep_unless_empty = [
+        f"{_quoted(c)} = CASE WHEN EXCLUDED.{_quoted(c)} <> '' THEN EXCLUDED.{_quoted(c)} ELSE t.{_quoted(c)} END"
+        for c in LEAD_PROFILE_FIELDS
+    ]
+    first_touch = [
+        f"{_quoted(c)} = CASE WHEN t.{_quoted(c)} = '' THEN EXCLUDED.{_quoted(c)} ELSE t.{_quoted(c)} END"
+        for c in LEAD_ATTRIBUTION_FIELDS
+    ]
+    created = "(xmax = 0)" if _is_postgresql() else "created_at"
+    return (
+        f"INSERT INTO {table} AS t ({', '.join(_quoted(c) for c in columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))}) "
+        "ON CONFLICT (email) DO UPDATE SET "
+        + ", ".join(
+            [
+                *keep_unless_empty,
+                *first_touch,
+                # The domain derived from the email never replaces a known one; a given one does.
+                "company_domain = CASE WHEN t.company_domain = '' OR %s THEN EXCLUDED.company_domain "
+                "ELSE t.company_domain END",
+                "company_size = COALESCE(EXCLUDED.company_size, t.company_size)",
+                # Consent is given by a submission, never withdrawn by one that lacks the box.
+                "consent = (t.consent OR EXCLUDED.consent)",
+                "consent_at = CASE WHEN EXCLUDED.consent AND NOT t.consent THEN EXCLUDED.consent_at "
+                "ELSE t.consent_at END",
+                "last_activity_at = CASE WHEN t.last_activity_at IS NULL "
+                "OR t.last_activity_at < EXCLUDED.last_activity_at THEN EXCLUDED.last_activity_at "
+                "ELSE t.last_activity_at END",
+                "score_stale = TRUE",
+                "score_stale_since = CASE WHEN t.score_stale THEN t.score_stale_since "
+                "ELSE EXCLUDED.score_stale_since END",
+                "updated_at = EXCLUDED.updated_at",
+            ]
+        )
+        + f" RETURNING id, stage, {created}"
+    )
+
+
+@dataclass(frozen=True)
+class LeadUpsert:
+    lead_id: int
+    stage: str
+    created: bool
+
+
+def lead_upsert(*, email: str, fields: dict, consent: bool = False, activity_at: datetime | None = None) -> LeadUpsert:
+    """Create the lead of `email` or update it, in the caller's transaction; marks its score stale.
+
+    `email` must be normalized. `fields` holds LEAD_WRITABLE_FIELDS; empty strings and None mean
+    "not given" and never erase a known value.
+    """
+    now = timezone.now()
+    values = {name: fields.get(name) or "" for name in (*LEAD_PROFILE_FIELDS, *LEAD_ATTRIBUTION_FIELDS)}
+    explicit_domain = (fields.get("company_domain") or "").strip().lower()
+    values["company_domain"] = explicit_domain or email_domain(email)
+    values["company_size"] = fields.get("company_size")
+    values["consent"] = bool(consent)
+    values["consent_at"] = now if consent else None
+    values["stage"] = Stage.LEAD.value
+    values["score_stale"] = True
+    values["score_stale_since"] = now
+    values["last_activity_at"] = activity_at or now
+    row = _lead_row(email=email, now=now, values=values)
+    columns = list(row)
+    with connection.cursor() as cursor:
+        cursor.execute(_lead_upsert_sql(columns), [*row.values(), bool(explicit_domain)])
+        lead_id, stage, created = cursor.fetchone()
+    if not _is_postgresql():
+        # SQLite has no xmax: the row is new when its created_at is the one just sent.
+        if isinstance(created, datetime):
+            created = created.replace(tzinfo=None) == now.astimezone(UTC).replace(tzinfo=None)
+        else:
+            created = created == row["created_at"]
+    return LeadUpsert(lead_id=lead_id, stage=stage, created=bool(created))
+
+
+def _leads_for_emails(emails: set[str]) -> dict[str, int]:
+    """Lead ids by email, creating the leads that do not exist yet (sorted, so concurrent batches
+    insert the same new emails in the same order)."""
+    found = dict(Lead.objects.filter(email__in=emails).values_list("email", "id"))
+    missing = sorted(emails - found.keys())
+    if not missing:
+        return found
+    now = timezone.now()
+    rows = [
+        _lead_row(
+            email=email,
+            now=now,
+            values={"company_domain": email_domain(email), "score_stale": True, "score_stale_since": now},
+        )
+        for email in missing
+    ]
+    columns = list(rows[0])
+    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    sql = (
+        f"INSERT INTO {_quoted(Lead._meta.db_table)} ({', '.join(_quoted(c) for c in columns)}) "
+        f"VALUES {', '.join([placeholders] * len(rows))} ON CONFLICT (email) DO NOTHING RETURNING email, id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value for row in rows for value in row.values()])
+        found.update(dict(cursor.fetchall()))
+    raced = set(missing) - found.keys()
+    if raced:  # created by a concurrent request after our SELECT: read them now that they committed
+        found.update(dict(Lead.objects.filter(email__in=raced).values_list("email", "id")))
+    return found
+
+
+def _leads_touch(activity: dict[int, datetime]) -> None:
+    """Last activity moves forward and the score is marked stale: one statement for all leads."""
+    now = timezone.now()
+    lead_ids = sorted(activity)
+    if _is_postgresql():
+        values = ", ".join(["(%s::bigint, %s::timestamptz)"] * len(lead_ids))
+        params = [value for lead_id in lead_ids for value in (lead_id, activity[lead_id])]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {_quoted(Lead._meta.db_table)} AS t SET "
+                "last_activity_at = CASE WHEN t.last_activity_at IS NULL OR t.last_activity_at < v.at "
+                "THEN v.at ELSE t.last_activity_at END, "
+                "score_stale = TRUE, "
+                "score_stale_since = CASE WHEN t.score_stale THEN t.score_stale_since ELSE %s END "
+                f"FROM (VALUES {values}) AS v(id, at) WHERE t.id = v.id",
+                [now, *params],
+            )
+        return
+    # SQLite (development): one writer at a time anyway, so a statement per lead is fine.
+    for lead_id in lead_ids:
+        at = activity[lead_id]
+        Lead.objects.filter(pk=lead_id, last_activity_at__isnull=True).update(last_activity_at=at)
+        Lead.objects.filter(pk=lead_id, last_activity_at__lt=at).update(last_activity_at=at)
+    Lead.objects.filter(pk__in=lead_ids, score_stale=False).update(score_stale=True, score_stale_since=now)
+
+
+# --- Submissions ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SubmissionResult:
+    lead_id: int
+    stage: str
+    created: bool
+    submission_id: int
+    event_id: int
+
+
+def submission_ingest(
+    *,
+    form_name: str,
+    email: str,
+    fields: dict,
+    consent: bool,
+    page_url: str,
+    submitted_at: datetime,
+    payload: dict,
+    api_key: ApiKey | None = None,
+    source: str = "",
+) -> SubmissionResult:
+    """Store a form submission: the lead (created or updated), the raw submission and a
+    form_submitted event, all or nothing; scoring is told after commit."""
+    with transaction.atomic():
+        lead = lead_upsert(email=email, fields=fields, consent=consent, activity_at=submitted_at)
+        submission = Submission.objects.create(
+            lead_id=lead.lead_id,
+            form_name=form_name,
+            payload=payload,
+            page_url=page_url,
+            submitted_at=submitted_at,
+            api_key=api_key,
+            created_lead=lead.created,
+        )
+        event = EngagementEvent.objects.create(
+            lead_id=lead.lead_id,
+            event_type=EventType.FORM_SUBMITTED,
+            occurred_at=submitted_at,
+            properties={"form_name": form_name, "page_url": page_url, "submission_id": submission.pk},
+            source=source,
+        )
+        _announce_events_stored([lead.lead_id])
+    return SubmissionResult(
+        lead_id=lead.lead_id,
+        stage=lead.stage,
+        created=lead.created,
+        submission_id=submission.pk,
+        event_id=event.pk,
+    )
+
+
+# --- Events ---------------------------------------------------------------------------------
+
+
+class EventStatus:
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+@dataclass
+class EventInput:
+    """One validated event; exactly one of lead_id and email is set."""
+
+    event_type: str
+    occurred_at: datetime
+    properties: dict = field(default_factory=dict)
+    lead_id: int | None = None
+    email: str | None = None
+    source: str = ""
+    external_id: str | None = None
+
+
+@dataclass
+class EventOutcome:
+    index: int
+    status: str
+    lead_id: int | None = None
+    errors: dict | None = None
+
+    def as_dict(self) -> dict:
+        result: dict = {"index": self.index, "status": self.status}
+        if self.lead_id is not None:
+            result["lead_id"] = self.lead_id
+        if self.errors:
+            result["errors"] = self.errors
+        return result
+
+
+def events_ingest(*, items: list[tuple[int, EventInput]]) -> list[EventOutcome]:
+    """Store validated events (with their index in the request) in one transaction.
+
+    A lead named by email that does not exist is created; a lead id that does not exist rejects
+    its item only; an event whose (source, external_id) is already stored, or repeated earlier in
+    the batch, is a duplicate. Returns one outcome per item, in the given order.
+    """
+    outcomes: dict[int, EventOutcome] = {}
+    with transaction.atomic():
+        wanted_ids = {item.lead_id for _, item in items if item.lead_id is not None}
+        known_ids = set(Lead.objects.filter(pk__in=wanted_ids).values_list("id", flat=True)) if wanted_ids else set()
+        emails = {item.email for _, item in items if item.email is not None}
+        lead_by_email = _leads_for_emails(emails) if emails else {}
+
+        rows: list[tuple[int, int, EventInput]] = []  # (index, lead id, item)
+        seen: set[tuple[str, str]] = set()
+        for index, item in items:
+            lead_id = item.lead_id if item.lead_id is not None else lead_by_email[item.email]
+            if item.lead_id is not None and item.lead_id not in known_ids:
+                outcomes[index] = EventOutcome(
+                    index, EventStatus.REJECTED, errors={"lead_id": [f"No lead with id {item.lead_id}."]}
+                )
+                continue
+            if item.external_id is not None:
+                identity = (item.source, item.external_id)
+                if identity in seen:
+                    outcomes[index] = EventOutcome(index, EventStatus.DUPLICATE, lead_id=lead_id)
+                    continue
+                seen.add(identity)
+            rows.append((index, lead_id, item))
+
+        stored = _events_insert(rows)
+        activity: dict[int, datetime] = {}
+        for index, lead_id, item in rows:
+            if item.external_id is not None and (item.source, item.external_id) not in stored:
+                outcomes[index] = EventOutcome(index, EventStatus.DUPLICATE, lead_id=lead_id)
+                continue
+            outcomes[index] = EventOutcome(index, EventStatus.ACCEPTED, lead_id=lead_id)
+            if lead_id not in activity or activity[lead_id] < item.occurred_at:
+                activity[lead_id] = item.occurred_at
+        if activity:
+            _leads_touch(activity)
+            _announce_events_stored(activity)
+    return [outcomes[index] for index, _ in items]
+
+
+def _events_insert(rows: list[tuple[int, int, EventInput]]) -> set[tuple[str, str]]:
+    """One INSERT for all rows; returns the (source, external_id) pairs actually stored."""
+    if not rows:
+        return set()
+    now = _adapt_datetime(timezone.now())
+    ordered = sorted(rows, key=lambda row: (row[2].external_id is None, row[2].source, row[2].external_id or ""))
+    json_placeholder = "CAST(%s AS jsonb)" if _is_postgresql() else "%s"
+    placeholders = f"(%s, %s, %s, {json_placeholder}, %s, %s, %s)"
+    params: list = []
+    for _, lead_id, item in ordered:
+        params += [
+            lead_id,
+            item.event_type,
+            _adapt_datetime(item.occurred_at),
+            json.dumps(item.properties, ensure_ascii=False, separators=(",", ":")),
+            item.source,
+            item.external_id,
+            now,
+        ]
+    sql = (
+        f"INSERT INTO {_quoted(EngagementEvent._meta.db_table)} "
+        "(lead_id, event_type, occurred_at, properties, source, external_id, received_at) "
+        f"VALUES {', '.join([placeholders] * len(ordered))} "
+        "ON CONFLICT DO NOTHING RETURNING source, external_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {(source, external_id) for source, external_id in cursor.fetchall() if external_id is not None}
+
+
+# --- Lead fields ----------------------------------------------------------------------------
+
+
+def lead_update_fields(*, lead_id: int, changes: dict) -> None:
+    """Change editable fields of a lead (PATCH): fit rules read them, so the score is marked stale."""
+    editable = {*LEAD_WRITABLE_FIELDS, "unsubscribed"}
+    unknown = set(changes) - editable
+    if unknown:
+        raise ValueError(f"Not editable: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().get(pk=lead_id)
+        for name, value in changes.items():
+            setattr(lead, name, value)
+        lead.save(update_fields=[*changes, "company_domain", "updated_at"])
+        lead_mark_score_stale(lead_ids=[lead.pk])
