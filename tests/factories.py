@@ -5,7 +5,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from leads.models import EngagementEvent, Lead, Note
+from leads.models import EngagementEvent, Lead, Note, Submission
+from leads.services import lead_transition
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -59,3 +60,36 @@ class NoteFactory(factory.django.DjangoModelFactory):
     lead = factory.SubFactory(LeadFactory)
     author = factory.SubFactory(UserFactory)
     body = factory.Faker("sentence")
+
+
+class SubmissionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Submission
+
+    lead = factory.SubFactory(LeadFactory)
+    form_name = "contact-us"
+    payload = factory.LazyAttribute(lambda o: {"email": o.lead.email if o.lead else "someone@example.com"})
+    page_url = "https://www.example.com/contact"
+    submitted_at = factory.LazyFunction(timezone.now)
+
+
+# The path from a new lead to each stage, through the one door: a lead built with
+# lead_in_stage() carries the audit rows and handoffs a real lead in that stage has.
+PATH_TO_STAGE = {
+    "lead": [],
+    "mql": ["mql"],
+    "sql": ["sql"],
+    "pql": ["pql"],
+    "customer": ["sql", "customer"],
+    "service_qualified": ["sql", "customer", "service_qualified"],
+    "disqualified": ["disqualified"],
+}
+
+
+def lead_in_stage(stage: str, **kwargs) -> Lead:
+    """A lead moved to `stage` by lead_transition (as "test setup"), not by writing the column."""
+    lead = LeadFactory(**kwargs)
+    for target in PATH_TO_STAGE[stage]:
+        lead_transition(lead_id=lead.pk, to_stage=target, actor_label="test setup", reason="test setup")
+    lead.refresh_from_db()
+    return lead
