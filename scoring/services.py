@@ -94,10 +94,11 @@ def ruleset_ensure_published() -> RuleSet:
 
 def _create_rules(ruleset: RuleSet, engagement_rules: list[dict], fit_rules: list[dict]) -> None:
     EngagementRule.objects.bulk_create(
-        EngagementRule(ruleset=ruleset, position=position, **rule) for position, rule in enumerate(engagement_rules)
+        EngagementRule(ruleset=ruleset, **{"position": position, **rule})
+        for position, rule in enumerate(engagement_rules)
     )
     FitRule.objects.bulk_create(
-        FitRule(ruleset=ruleset, position=position, **rule) for position, rule in enumerate(fit_rules)
+        FitRule(ruleset=ruleset, **{"position": position, **rule}) for position, rule in enumerate(fit_rules)
     )
 
 
