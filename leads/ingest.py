@@ -263,29 +263,28 @@ def _leads_for_emails(emails: set[str]) -> dict[str, int]:
 
 
 def _leads_touch(activity: dict[int, datetime]) -> None:
-    """Last activity moves forward and the score is marked stale: one statement for all leads."""
-    now = timezone.now()
+    """Last activity moves forward and the score is marked stale: one statement for all leads,
+    joined in id order (so concurrent batches lock shared leads in the same order)."""
+    now = _adapt_datetime(timezone.now())
     lead_ids = sorted(activity)
+    params = [value for lead_id in lead_ids for value in (lead_id, _adapt_datetime(activity[lead_id]))]
     if _is_postgresql():
-        values = ", ".join(["(%s::bigint, %s::timestamptz)"] * len(lead_ids))
-        params = [value for lead_id in lead_ids for value in (lead_id, activity[lead_id])]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {_quoted(Lead._meta.db_table)} AS t SET "
-                "last_activity_at = CASE WHEN t.last_activity_at IS NULL OR t.last_activity_at < v.at "
-                "THEN v.at ELSE t.last_activity_at END, "
-                "score_stale = TRUE, "
-                "score_stale_since = CASE WHEN t.score_stale THEN t.score_stale_since ELSE %s END "
-                f"FROM (VALUES {values}) AS v(id, at) WHERE t.id = v.id",
-                [now, *params],
-            )
-        return
-    # SQLite (development): one writer at a time anyway, so a statement per lead is fine.
-    for lead_id in lead_ids:
-        at = activity[lead_id]
-        Lead.objects.filter(pk=lead_id, last_activity_at__isnull=True).update(last_activity_at=at)
-        Lead.objects.filter(pk=lead_id, last_activity_at__lt=at).update(last_activity_at=at)
-    Lead.objects.filter(pk__in=lead_ids, score_stale=False).update(score_stale=True, score_stale_since=now)
+        rows = ", ".join(["(%s::bigint, %s::timestamptz)"] * len(lead_ids))
+        values = f"(SELECT * FROM (VALUES {rows}) AS x(id, at))"
+    else:
+        rows = ", ".join(["(%s, %s)"] * len(lead_ids))
+        values = f"(SELECT column1 AS id, column2 AS at FROM (VALUES {rows}))"
+    table = _quoted(Lead._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET "
+            f"last_activity_at = CASE WHEN {table}.last_activity_at IS NULL OR {table}.last_activity_at < v.at "
+            f"THEN v.at ELSE {table}.last_activity_at END, "
+            "score_stale = TRUE, "
+            f"score_stale_since = CASE WHEN {table}.score_stale THEN {table}.score_stale_since ELSE %s END "
+            f"FROM {values} AS v WHERE {table}.id = v.id",
+            [now, *params],
+        )
 
 
 # --- Submissions ----------------------------------------------------------------------------

@@ -1,0 +1,222 @@
+import pytest
+
+from leads.models import EngagementEvent, Lead
+from leads.signals import events_stored
+from tests.api.conftest import assert_error
+from tests.factories import LeadFactory
+
+URL = "/api/v1/events/"
+
+
+def test_a_single_event_by_lead_id_is_stored(submit_client):
+    lead = LeadFactory()
+    response = submit_client.post(
+        URL,
+        {
+            "lead_id": lead.pk,
+            "event_type": "webinar_attended",
+            "occurred_at": "2026-01-31T12:00:00Z",
+            "properties": {"webinar": "w-12"},
+        },
+        format="json",
+    )
+
+    assert response.status_code == 201, response.content
+    assert response.json() == {"status": "accepted", "lead_id": lead.pk}
+    event = EngagementEvent.objects.get()
+    assert (event.lead_id, event.event_type, event.properties) == (lead.pk, "webinar_attended", {"webinar": "w-12"})
+    assert event.occurred_at.isoformat() == "2026-01-31T12:00:00+00:00"
+    assert event.source == submit_client.api_key.name  # the key's name when no source is given
+    lead.refresh_from_db()
+    assert lead.score_stale
+    assert lead.last_activity_at == event.occurred_at
+
+
+def test_an_unknown_email_creates_the_lead(submit_client):
+    response = submit_client.post(URL, {"email": " New@Example.com", "event_type": "page_view"}, format="json")
+    assert response.status_code == 201
+    lead = Lead.objects.get()
+    assert lead.email == "new@example.com" and lead.company_domain == "example.com"
+    assert response.json()["lead_id"] == lead.pk
+    assert lead.score_stale
+
+
+def test_a_known_email_finds_its_lead(submit_client):
+    lead = LeadFactory(email="known@example.com")
+    response = submit_client.post(URL, {"email": "KNOWN@example.com", "event_type": "email_open"}, format="json")
+    assert response.json()["lead_id"] == lead.pk
+    assert Lead.objects.count() == 1
+
+
+def test_a_resent_external_id_is_a_duplicate(submit_client):
+    lead = LeadFactory()
+    event = {"lead_id": lead.pk, "event_type": "email_click", "external_id": "m-1", "source": "mailer"}
+    assert submit_client.post(URL, event, format="json").status_code == 201
+    response = submit_client.post(URL, event, format="json")
+    assert response.status_code == 200
+    assert response.json()["status"] == "duplicate"
+    assert EngagementEvent.objects.count() == 1
+
+
+def test_external_ids_are_unique_per_source(submit_client):
+    lead = LeadFactory()
+    for source in ("mailer", "webinars"):
+        event = {"lead_id": lead.pk, "event_type": "email_click", "external_id": "1", "source": source}
+        assert submit_client.post(URL, event, format="json").status_code == 201
+    assert EngagementEvent.objects.count() == 2
+
+
+def test_a_custom_event_type_is_accepted(submit_client):
+    lead = LeadFactory()
+    response = submit_client.post(URL, {"lead_id": lead.pk, "event_type": "used_api_v2"}, format="json")
+    assert response.status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        ({"event_type": "page_view"}, "lead_id"),
+        ({"lead_id": "x", "event_type": "page_view"}, "lead_id"),
+        ({"lead_id": True, "event_type": "page_view"}, "lead_id"),
+        ({"email": "nope", "event_type": "page_view"}, "email"),
+        ({"lead_id": 1, "event_type": "Page View"}, "event_type"),
+        ({"lead_id": 1, "event_type": "<script>"}, "event_type"),
+        ({"lead_id": 1, "event_type": "x" * 65}, "event_type"),
+        ({"lead_id": 1, "event_type": "page_view", "occurred_at": "31/01/2026"}, "occurred_at"),
+        ({"lead_id": 1, "event_type": "page_view", "occurred_at": "2999-01-01T00:00:00Z"}, "occurred_at"),
+        ({"lead_id": 1, "event_type": "page_view", "properties": [1]}, "properties"),
+        ({"lead_id": 1, "event_type": "page_view", "properties": {"x": "y" * 20_000}}, "properties"),
+        ({"lead_id": 1, "event_type": "page_view", "external_id": ""}, "external_id"),
+        ({"lead_id": 1, "event_type": "page_view", "source": 5}, "source"),
+        ({"lead_id": 1, "event_type": "page_view", "colour": "red"}, "non_field_errors"),
+    ],
+)
+def test_it_rejects_an_invalid_single_event(submit_client, event, field):
+    LeadFactory(pk=1)
+    body = assert_error(submit_client.post(URL, event, format="json"), 400, "validation_error")
+    assert field in body["errors"]
+    assert EngagementEvent.objects.count() == 0
+
+
+def test_a_single_event_for_an_unknown_lead_id_is_404(submit_client):
+    assert_error(submit_client.post(URL, {"lead_id": 999, "event_type": "page_view"}, format="json"), 404)
+
+
+def test_a_batch_is_judged_per_item_and_keeps_every_valid_item(submit_client):
+    lead = LeadFactory()
+    batch = [
+        {"lead_id": lead.pk, "event_type": "page_view", "external_id": "a"},
+        {"lead_id": lead.pk, "event_type": "NOT VALID"},
+        {"email": "fresh@example.com", "event_type": "content_download"},
+        {"lead_id": lead.pk, "event_type": "page_view", "external_id": "a"},  # repeated in the batch
+        {"lead_id": 987654, "event_type": "page_view"},
+        "not an object",
+        {"lead_id": lead.pk, "event_type": "pricing_page_view", "occurred_at": "2026-03-01T10:00:00+02:00"},
+    ]
+
+    response = submit_client.post(URL, {"events": batch}, format="json")
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["accepted"], body["duplicates"], body["rejected"]) == (3, 1, 3)
+    assert [item["status"] for item in body["results"]] == [
+        "accepted",
+        "rejected",
+        "accepted",
+        "duplicate",
+        "rejected",
+        "rejected",
+        "accepted",
+    ]
+    assert [item["index"] for item in body["results"]] == list(range(7))
+    assert "event_type" in body["results"][1]["errors"]
+    assert body["results"][4]["errors"] == {"lead_id": ["No lead with id 987654."]}
+    fresh = Lead.objects.get(email="fresh@example.com")
+    assert body["results"][2]["lead_id"] == fresh.pk
+    assert EngagementEvent.objects.count() == 3
+    lead.refresh_from_db()
+    assert lead.score_stale and fresh.score_stale
+
+
+def test_a_batch_resent_is_all_duplicates(submit_client):
+    lead = LeadFactory()
+    batch = {"events": [{"lead_id": lead.pk, "event_type": "page_view", "external_id": str(i)} for i in range(50)]}
+    assert submit_client.post(URL, batch, format="json").json()["accepted"] == 50
+    again = submit_client.post(URL, batch, format="json").json()
+    assert (again["accepted"], again["duplicates"]) == (0, 50)
+    assert EngagementEvent.objects.count() == 50
+
+
+def test_a_bare_json_array_is_a_batch(submit_client):
+    lead = LeadFactory()
+    response = submit_client.post(URL, [{"lead_id": lead.pk, "event_type": "page_view"}], format="json")
+    assert response.status_code == 200
+    assert response.json()["accepted"] == 1
+
+
+def test_a_batch_of_1000_is_accepted_in_a_constant_number_of_queries(submit_client, django_assert_max_num_queries):
+    leads = [LeadFactory() for _ in range(5)]
+    batch = [
+        {"lead_id": leads[i % 5].pk, "event_type": "page_view", "external_id": f"e{i}", "properties": {"i": i}}
+        for i in range(900)
+    ] + [{"email": f"new{i}@example.com", "event_type": "email_open"} for i in range(100)]
+    with django_assert_max_num_queries(12):
+        response = submit_client.post(URL, {"events": batch}, format="json")
+    assert response.json()["accepted"] == 1000
+    assert EngagementEvent.objects.count() == 1000
+    assert Lead.objects.count() == 105
+
+
+@pytest.mark.parametrize("events", [[], [{"event_type": "page_view", "lead_id": 1}] * 1001, "x"])
+def test_it_rejects_an_empty_or_oversized_batch(submit_client, events):
+    body = assert_error(submit_client.post(URL, {"events": events}, format="json"), 400, "validation_error")
+    assert "events" in body["errors"]
+
+
+def test_last_activity_only_moves_forward(submit_client):
+    lead = LeadFactory()
+    submit_client.post(URL, {"lead_id": lead.pk, "event_type": "page_view", "occurred_at": "2026-02-01T00:00:00Z"})
+    submit_client.post(URL, {"lead_id": lead.pk, "event_type": "page_view", "occurred_at": "2026-01-01T00:00:00Z"})
+    lead.refresh_from_db()
+    assert lead.last_activity_at.isoformat() == "2026-02-01T00:00:00+00:00"
+
+
+def test_scoring_hears_of_the_leads_after_commit(submit_client, django_capture_on_commit_callbacks):
+    leads = [LeadFactory(), LeadFactory()]
+    received = []
+
+    def receiver(sender, lead_ids, **kwargs):
+        received.append(lead_ids)
+
+    events_stored.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            submit_client.post(
+                URL, {"events": [{"lead_id": lead.pk, "event_type": "page_view"} for lead in leads]}, format="json"
+            )
+    finally:
+        events_stored.disconnect(receiver)
+    assert received == [sorted(lead.pk for lead in leads)]
+
+
+def test_an_idempotency_key_replays_a_batch_answer(submit_client):
+    lead = LeadFactory()
+    batch = {"events": [{"lead_id": lead.pk, "event_type": "page_view"}]}
+    first = submit_client.post(URL, batch, format="json", HTTP_IDEMPOTENCY_KEY="b-1")
+    again = submit_client.post(URL, batch, format="json", HTTP_IDEMPOTENCY_KEY="b-1")
+    assert first.json() == again.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert EngagementEvent.objects.count() == 1
+
+
+@pytest.mark.parametrize("scopes", [("read",), ("write",)])
+def test_it_requires_the_submit_scope(client_for, scopes):
+    lead = LeadFactory()
+    response = client_for(*scopes).post(URL, {"lead_id": lead.pk, "event_type": "page_view"}, format="json")
+    assert_error(response, 403, "permission_denied")
+
+
+def test_a_form_key_cannot_post_events(client_for):
+    lead = LeadFactory()
+    client = client_for("submit", form_name="newsletter")
+    assert_error(client.post(URL, {"lead_id": lead.pk, "event_type": "page_view"}, format="json"), 403)
