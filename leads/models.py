@@ -68,6 +68,9 @@ class Lead(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_activity_at = models.DateTimeField(null=True, blank=True)
+    # The owner's next step (sales workspace, "My leads" sorts by how urgent it is).
+    next_step = models.CharField(max_length=200, blank=True)
+    next_step_due = models.DateField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -79,6 +82,8 @@ class Lead(models.Model):
             models.Index(fields=["-score", "-id"], name="lead_score_idx"),
             models.Index(fields=["-created_at", "-id"], name="lead_created_idx"),
             models.Index(fields=["owner", "stage"], name="lead_owner_stage_idx"),
+            # My leads: a rep's leads by the due date of their next step.
+            models.Index(fields=["owner", "next_step_due", "id"], name="lead_owner_next_step_idx"),
             models.Index(fields=["source"], name="lead_source_idx"),
             models.Index(fields=["utm_campaign"], name="lead_campaign_idx"),
             models.Index(fields=["country"], name="lead_country_idx"),
@@ -332,3 +337,122 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.key}"
+
+
+# ---- Sales and service workspaces (issue 6): SLAs, notifications, upgrade flags, routing -------
+
+
+class SlaPolicy(models.Model):
+    """How long sales has to accept a handoff of one kind. Edited by admins; no row: no deadline."""
+
+    kind = models.CharField(max_length=30, choices=HandoffKind.choices, unique=True)
+    hours_to_accept = models.PositiveIntegerField(help_text="Hours from opening to acceptance.")
+
+    class Meta:
+        verbose_name = "SLA policy"
+        verbose_name_plural = "SLA policies"
+        ordering = ["kind"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.hours_to_accept} h"
+
+
+class Notification(models.Model):
+    """An in-app message to one person, shown in the top bar until read."""
+
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    text = models.CharField(max_length=300)
+    url = models.CharField(max_length=300, blank=True)
+    handoff = models.ForeignKey(Handoff, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["recipient", "read_at", "-created_at"], name="notification_inbox_idx")]
+        constraints = [
+            # The SLA sweep may run twice or concurrently: one breach notifies each person once.
+            models.UniqueConstraint(fields=["recipient", "handoff"], name="notification_once_per_handoff"),
+        ]
+
+    def __str__(self) -> str:
+        return f"To {self.recipient_id}: {self.text}"
+
+
+class UpgradeUrgency(models.TextChoices):
+    LOW = "low", "This quarter"
+    MEDIUM = "medium", "This month"
+    HIGH = "high", "This week"
+
+
+class UpgradeFlag(models.Model):
+    """A service rep's "this customer wants more": what, how urgent, and the handoff it opened."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="upgrade_flags")
+    flagged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    wants = models.CharField(max_length=200)
+    urgency = models.CharField(max_length=10, choices=UpgradeUrgency.choices, default=UpgradeUrgency.MEDIUM)
+    note = models.TextField(blank=True)
+    handoff = models.OneToOneField(Handoff, null=True, on_delete=models.SET_NULL, related_name="upgrade_flag")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["flagged_by", "-created_at", "-id"], name="upgradeflag_by_idx")]
+
+    def __str__(self) -> str:
+        return f"Upgrade interest of lead {self.lead_id}: {self.wants}"
+
+
+class RepProfile(models.Model):
+    """What routing needs to know about a sales rep: away or not, territories, capacity."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rep_profile")
+    away = models.BooleanField(default=False, help_text="An away rep is offered no leads.")
+    territories = models.CharField(
+        max_length=200, blank=True, help_text="ISO country codes separated by commas, e.g. DE,AT,CH."
+    )
+    max_open_leads = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Cap on open leads; empty: the routing rule's cap applies."
+    )
+    # Round-robin fairness: the rep offered a lead longest ago goes next.
+    last_offered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["user__username"]
+
+    def __str__(self) -> str:
+        return f"Rep profile of {self.user}"
+
+    @property
+    def territory_codes(self) -> set[str]:
+        return {code.strip().upper() for code in self.territories.split(",") if code.strip()}
+
+
+class RoutingRule(models.Model):
+    """An admin's rule: which handoffs it takes (kind, country, company size) and who gets them.
+
+    Rules are tried in order; the first that matches the lead picks the rep by round-robin among
+    its pool. No active rule: routing is off and handoffs wait in the queue for a claim.
+    """
+
+    name = models.CharField(max_length=100)
+    position = models.PositiveIntegerField(default=0, help_text="Rules are tried from the lowest position.")
+    active = models.BooleanField(default=True)
+    kind = models.CharField(max_length=30, choices=HandoffKind.choices, blank=True, help_text="Empty: any kind.")
+    countries = models.CharField(max_length=200, blank=True, help_text="Country codes, comma-separated; empty: any.")
+    min_company_size = models.PositiveIntegerField(null=True, blank=True)
+    max_company_size = models.PositiveIntegerField(null=True, blank=True)
+    by_territory = models.BooleanField(
+        default=False, help_text="Only reps whose territories include the lead's country."
+    )
+    reps = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="+", help_text="Empty: every sales rep."
+    )
+    max_open_leads = models.PositiveIntegerField(default=50, help_text="A rep with this many open leads gets none.")
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
