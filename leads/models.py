@@ -456,3 +456,20 @@ class RoutingRule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SavedView(models.Model):
+    """A marketer's named filter of the MQL list: the list's query string, shown as a tab."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
+    name = models.CharField(max_length=60)
+    # The normalized query string of the list (filters and sort, never a cursor).
+    query = models.CharField(max_length=2000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["user", "name"], name="savedview_unique_name_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user_id})"
