@@ -4,6 +4,12 @@ from rest_framework.test import APIClient
 from leads.api.auth import api_key_create
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """The role fixtures create users: a fast hasher keeps these tests quick (never in production)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def client_for(db):
     """client_for("submit", "read") -> an APIClient sending a fresh integration key with those scopes."""

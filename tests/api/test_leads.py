@@ -1,0 +1,125 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from leads.models import Lead
+from tests.api.conftest import assert_error
+from tests.factories import LeadFactory, UserFactory
+
+URL = "/api/v1/leads/"
+
+
+def ids(response) -> list[int]:
+    return [row["id"] for row in response.json()["results"]]
+
+
+def test_it_lists_leads_newest_first(read_client):
+    leads = [LeadFactory() for _ in range(3)]
+    response = read_client.get(URL)
+    assert response.status_code == 200
+    body = response.json()
+    assert ids(response) == [lead.pk for lead in reversed(leads)]
+    assert body["next"] is None and body["next_cursor"] is None
+    assert set(body["results"][0]) >= {"id", "email", "stage", "score", "owner", "created_at", "last_activity_at"}
+
+
+def test_cursor_pages_walk_every_lead_once_in_order(read_client):
+    for score in [5, 10, 10, 10, 20, 0, 0, 30]:
+        LeadFactory(score=score)
+    seen, url = [], f"{URL}?ordering=-score&limit=3"
+    while url:
+        body = read_client.get(url).json()
+        seen += [(row["score"], row["id"]) for row in body["results"]]
+        url = body["next"]
+    assert seen == sorted(((lead.score, lead.pk) for lead in Lead.objects.all()), reverse=True)
+
+
+@pytest.mark.parametrize("ordering", ["-last_activity_at", "last_activity_at", "created_at", "score"])
+def test_cursor_pages_handle_every_ordering_including_nulls(read_client, ordering):
+    now = timezone.now()
+    for days in [None, 3, 1, None, 1, 2, None]:
+        LeadFactory(last_activity_at=None if days is None else now - timedelta(days=days))
+    seen, url = [], f"{URL}?ordering={ordering}&limit=2"
+    while url:
+        body = read_client.get(url).json()
+        seen += ids_of(body)
+        url = body["next"]
+    assert sorted(seen) == sorted(Lead.objects.values_list("id", flat=True))
+    assert len(seen) == len(set(seen))
+
+
+def ids_of(body) -> list[int]:
+    return [row["id"] for row in body["results"]]
+
+
+def test_the_list_costs_a_constant_number_of_queries(read_client, django_assert_max_num_queries):
+    owner = UserFactory(roles=["sales"])
+    for _ in range(30):
+        LeadFactory(owner=owner)
+    with django_assert_max_num_queries(3):  # key lookup, page (with owners); last-used write at most
+        response = read_client.get(f"{URL}?limit=30")
+    assert len(response.json()["results"]) == 30
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("stage=mql", {"mql"}),
+        ("stage=mql&stage=sql", {"mql", "sql"}),
+        ("score_min=50", {"sql"}),
+        ("score_max=10", {"lead"}),
+        ("country=de", {"mql"}),
+        ("industry=Retail", {"sql"}),
+        ("source=ads", {"lead"}),
+        ("q=ZORRO", {"mql"}),
+        ("q=acme-search", {"sql"}),
+        ("unowned=true", {"lead", "mql"}),
+        ("unowned=false", {"sql"}),
+    ],
+)
+def test_it_filters(read_client, query, expected):
+    owner = UserFactory(roles=["sales"])
+    LeadFactory(stage="lead", score=5, source="ads", country="US")
+    LeadFactory(stage="mql", score=30, country="DE", last_name="Zorro")
+    LeadFactory(stage="sql", score=70, industry="Retail", company="Acme-Search GmbH", owner=owner)
+    response = read_client.get(f"{URL}?{query}")
+    assert response.status_code == 200, response.content
+    assert {row["stage"] for row in response.json()["results"]} == expected
+
+
+def test_it_filters_by_owner_and_dates(session_client, sales_rep):
+    mine = LeadFactory(owner=sales_rep)
+    LeadFactory()
+    client = session_client(sales_rep)
+    assert ids(client.get(f"{URL}?owner=me")) == [mine.pk]
+    assert ids(client.get(f"{URL}?owner={sales_rep.pk}")) == [mine.pk]
+    after = (timezone.now() + timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+    assert ids(client.get(URL, {"created_after": after})) == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["ordering=email", "limit=0", "limit=1000", "cursor=garbage", "stage=nope", "score_min=x", "owner=bob"],
+)
+def test_it_rejects_bad_parameters(read_client, query):
+    assert_error(read_client.get(f"{URL}?{query}"), 400, "validation_error")
+
+
+def test_a_cursor_of_another_ordering_is_refused(read_client):
+    for _ in range(3):
+        LeadFactory()
+    cursor = read_client.get(f"{URL}?limit=1").json()["next_cursor"]
+    assert_error(read_client.get(f"{URL}?ordering=-score&cursor={cursor}"), 400)
+
+
+def test_it_requires_the_read_scope(client_for):
+    assert_error(client_for("submit").get(URL), 403)
+
+
+def test_people_with_a_role_may_read(session_client, service_rep):
+    assert session_client(service_rep).get(URL).status_code == 200
+
+
+def test_people_without_a_role_may_not(session_client):
+    assert_error(session_client(UserFactory()).get(URL), 403)
