@@ -21,8 +21,7 @@ RESCORE_SECONDS = 5.0
 
 @shared_task(**RETRY)
 def recompute_stale_scores_task() -> int:
-    services.scores_drain_started()
-    outcome = services.scores_recompute_stale(time_budget=DRAIN_SECONDS)
+    outcome = services.scores_drain(time_budget=DRAIN_SECONDS)
     if outcome.more:
         recompute_stale_scores_task.delay()
     return outcome.leads

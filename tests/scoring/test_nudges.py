@@ -10,7 +10,7 @@ from scoring import services
 from scoring.tasks import recompute_stale_scores_task
 from tests.factories import LeadFactory
 
-from .helpers import event
+from .helpers import event, store_events_quietly
 
 
 class FakeRedis:
@@ -55,9 +55,9 @@ def test_a_burst_of_1000_events_for_one_lead_queues_one_drain(broker):
     assert len(broker.sent) == 1
 
 
-def test_a_drain_that_started_lets_the_next_event_queue_another(broker):
+def test_a_drain_that_finished_lets_the_next_event_queue_another(broker):
     announce([1])
-    services.scores_drain_started()
+    services._release_nudge_key()
     announce([1])
     announce([2])
     assert len(broker.sent) == 2
@@ -85,3 +85,17 @@ def test_eager_mode_drains_in_process(db, django_capture_on_commit_callbacks):
         events_record(lead=lead, events=[event("email_click")])
     lead.refresh_from_db()
     assert (lead.engagement_score, lead.score_stale) == (3, False)
+
+
+def test_the_nudged_drain_scores_the_stale_leads_and_frees_the_key(db, broker):
+    lead = LeadFactory(job_title="Engineer", company_size=10, industry="Retail", country="BR")
+    store_events_quietly(lead, [event("email_click")] * 2)
+    announce([lead.pk])
+    assert services.NUDGE_KEY in broker.keys
+
+    outcome = services.scores_drain(time_budget=5)
+
+    assert (outcome.leads, outcome.more) == (1, False)
+    assert services.NUDGE_KEY not in broker.keys
+    lead.refresh_from_db()
+    assert (lead.engagement_score, lead.score_stale) == (6, False)
