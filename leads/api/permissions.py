@@ -2,16 +2,18 @@
 
 Each view declares, per HTTP method, the scope a key needs and the roles a person needs. A personal
 token needs both: the scope limits what the script may do, the role what its person may do.
-Per-lead rules (a rep and another rep's lead, which moves a role may make) live in the helpers
-below and are checked by the views once the lead is loaded.
+Per-lead rules (which leads a person sees, which moves a role may make) are leads.policy's, the
+same rules the browser follows; the helpers below apply them once the view has loaded the lead.
 """
 
+from django.db.models import QuerySet
+from django.http import Http404
 from rest_framework import permissions
 
+from .. import policy
 from ..exceptions import NotPermitted
 from ..models import ApiKey, Lead
 from ..roles import Role, has_role
-from ..stages import MARKETING_STAGES, SALES_STAGES, Stage
 from .auth import IntegrationPrincipal, request_api_key
 
 SUBMIT = ApiKey.Scope.SUBMIT.value
@@ -52,34 +54,47 @@ class ApiAccess(permissions.BasePermission):
         return True
 
 
+def _is_integration(request) -> bool:
+    return isinstance(request.user, IntegrationPrincipal)
+
+
+def visible_leads_for(request) -> QuerySet[Lead]:
+    """Integration keys (with the read scope) see every lead; people what leads.policy shows them."""
+    if _is_integration(request):
+        return Lead.objects.all()
+    return policy.visible_leads(request.user)
+
+
+def check_can_view(request, lead: Lead) -> None:
+    """A lead a person may not see answers 404, as if it did not exist."""
+    if not _is_integration(request) and not policy.can_view(request.user, lead):
+        raise Http404
+
+
+def _refuse(reason: str | None) -> None:
+    if reason:
+        raise NotPermitted(reason)
+
+
 def check_can_edit(request, lead: Lead) -> None:
-    """A sales rep changes only leads that are theirs or nobody's; marketing and admins any."""
-    user = request.user
-    if isinstance(user, IntegrationPrincipal) or has_role(user, Role.MARKETING):
-        return
-    if has_role(user, Role.SALES) and lead.owner_id not in (None, user.pk):
-        raise NotPermitted("This lead belongs to another rep.")
+    check_can_view(request, lead)
+    if not _is_integration(request):
+        _refuse(policy.why_not_edit_profile(request.user, lead))
 
 
 def check_can_move(request, lead: Lead, to_stage: str) -> None:
-    """Which moves a role may make; the lifecycle table itself is checked by lead_transition."""
-    user = request.user
-    if isinstance(user, IntegrationPrincipal) or has_role(user, Role.ADMIN):
-        return
-    source = lead.stage
-    if has_role(user, Role.MARKETING) and (source in MARKETING_STAGES or source == Stage.DISQUALIFIED):
-        return
-    if has_role(user, Role.SALES) and source in SALES_STAGES:
-        if lead.owner_id not in (None, user.pk):
-            raise NotPermitted("This lead belongs to another rep.")
-        return
-    if has_role(user, Role.SERVICE) and (source, to_stage) == (Stage.CUSTOMER, Stage.SERVICE_QUALIFIED):
-        return
-    raise NotPermitted("Your role does not allow this move.")
+    """Which moves a role may make (leads.policy); the lifecycle table is checked by lead_transition."""
+    check_can_view(request, lead)
+    if not _is_integration(request):
+        _refuse(policy.why_not_move(request.user, lead, to_stage))
+
+
+def check_can_claim(request, lead: Lead) -> None:
+    # No visibility check: a rep racing for a queue lead that another rep just took learns who
+    # took it (409 from lead_claim), rather than a puzzling 404.
+    _refuse(policy.why_not_claim(request.user, lead))
 
 
 def check_can_release(request, lead: Lead) -> None:
-    user = request.user
-    if has_role(user, Role.ADMIN) or lead.owner_id is None or lead.owner_id == user.pk:
-        return
-    raise NotPermitted("Only the owner or an admin can release this lead.")
+    check_can_view(request, lead)
+    _refuse(policy.why_not_release(request.user, lead))

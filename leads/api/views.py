@@ -25,7 +25,19 @@ from .errors import IdempotencyConflict
 from .filters import LeadFilter
 from .pagination import KeysetPagination, Ordering
 from .parsers import LimitedJSONParser
-from .permissions import EVERY_ROLE, READ, SUBMIT, WRITE, ApiAccess, check_can_edit, check_can_move, check_can_release
+from .permissions import (
+    EVERY_ROLE,
+    READ,
+    SUBMIT,
+    WRITE,
+    ApiAccess,
+    check_can_claim,
+    check_can_edit,
+    check_can_move,
+    check_can_release,
+    check_can_view,
+    visible_leads_for,
+)
 from .serializers import (
     MAX_BATCH,
     EventBatchInSerializer,
@@ -416,7 +428,8 @@ class LeadListView(ApiView):
         tags=["leads"],
     )
     def get(self, request):
-        queryset = self.filter_queryset(Lead.objects.select_related("owner").defer("score_breakdown"))
+        leads = visible_leads_for(request).select_related("owner").defer("score_breakdown")
+        queryset = self.filter_queryset(leads)
         rows, next_cursor = lead_pagination.paginate(queryset, request)
         return lead_pagination.response(request, LeadListSerializer(rows, many=True).data, next_cursor)
 
@@ -445,6 +458,7 @@ class LeadDetailView(ApiView):
     )
     def get(self, request, pk: int):
         lead = self.lead_or_404(pk, Lead.objects.select_related("owner"))
+        check_can_view(request, lead)
         return Response(lead_detail_data(lead))
 
     @extend_schema(
@@ -540,6 +554,7 @@ class LeadClaimView(ApiView):
     )
     def post(self, request, pk: int):
         lead = self.lead_or_404(pk)
+        check_can_claim(request, lead)
         handoff = lead_claim(lead_id=lead.pk, user=request.user)
         lead = Lead.objects.select_related("owner").get(pk=lead.pk)
         return Response({"lead": LeadListSerializer(lead).data, "handoff": HandoffSerializer(handoff).data})
@@ -581,7 +596,8 @@ class LeadEventsView(ApiView):
         tags=["leads"],
     )
     def get(self, request, pk: int):
-        lead = self.lead_or_404(pk, Lead.objects.only("id"))
+        lead = self.lead_or_404(pk, Lead.objects.only("id", "stage", "owner_id"))
+        check_can_view(request, lead)
         rows, next_cursor = event_pagination.paginate(EngagementEvent.objects.filter(lead=lead), request)
         return event_pagination.response(request, EventSerializer(rows, many=True).data, next_cursor)
 

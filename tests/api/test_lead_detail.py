@@ -69,7 +69,7 @@ def test_patch_needs_the_write_scope(read_client):
 def test_a_rep_cannot_change_another_reps_lead(session_client, sales_rep, other_sales_rep):
     lead = LeadFactory(owner=other_sales_rep)
     response = session_client(sales_rep).patch(url(lead), {"company": "Mine now"}, format="json")
-    assert_error(response, 403, "not_permitted")
+    assert_error(response, 404)  # another rep's lead is invisible to a rep (leads.policy)
     assert session_client(other_sales_rep).patch(url(lead), {"company": "Ok"}, format="json").status_code == 200
 
 
@@ -91,4 +91,13 @@ def test_personal_token_acts_as_its_person(client_for):
     other = UserFactory(roles=["sales"])
     client = client_for("read", "write", user=rep)
     assert client.patch(url(LeadFactory(owner=rep)), {"company": "X"}, format="json").status_code == 200
-    assert_error(client.patch(url(LeadFactory(owner=other)), {"company": "X"}, format="json"), 403)
+    assert_error(client.patch(url(LeadFactory(owner=other)), {"company": "X"}, format="json"), 404)
+
+
+def test_a_rep_may_not_edit_a_queue_lead_before_claiming_it(session_client, sales_rep, marketer):
+    from leads.services import lead_transition
+
+    lead = LeadFactory()
+    lead_transition(lead_id=lead.pk, to_stage="sql", actor=marketer)
+    assert session_client(sales_rep).get(url(lead)).status_code == 200
+    assert_error(session_client(sales_rep).patch(url(lead), {"company": "X"}, format="json"), 403, "not_permitted")

@@ -63,18 +63,18 @@ def test_an_unknown_lead_is_404(write_client):
 
 
 @pytest.mark.parametrize(
-    ("role_fixture", "stage", "to_stage", "allowed"),
+    ("role_fixture", "stage", "to_stage", "expected"),
     [
-        ("marketer", "lead", "mql", True),
-        ("marketer", "sql", "customer", False),
-        ("sales_rep", "sql", "customer", True),
-        ("sales_rep", "lead", "mql", False),
-        ("service_rep", "customer", "service_qualified", True),
-        ("service_rep", "lead", "mql", False),
-        ("admin_user", "sql", "customer", True),
+        ("marketer", "lead", "mql", 200),
+        ("marketer", "sql", "customer", 403),
+        ("sales_rep", "sql", "customer", 200),
+        ("sales_rep", "lead", "mql", 404),  # a rep does not see marketing's leads
+        ("service_rep", "customer", "service_qualified", 200),
+        ("service_rep", "lead", "mql", 403),
+        ("admin_user", "sql", "customer", 200),
     ],
 )
-def test_roles_make_their_own_moves(request, session_client, marketer, role_fixture, stage, to_stage, allowed):
+def test_roles_make_their_own_moves(request, session_client, marketer, role_fixture, stage, to_stage, expected):
     lead = LeadFactory()
     if stage != "lead":
         lead_transition(lead_id=lead.pk, to_stage="sql", actor=marketer)
@@ -82,7 +82,7 @@ def test_roles_make_their_own_moves(request, session_client, marketer, role_fixt
             lead_transition(lead_id=lead.pk, to_stage="customer", actor=marketer)
     client = session_client(request.getfixturevalue(role_fixture))
     response = client.post(transition(lead), {"to_stage": to_stage}, format="json")
-    assert response.status_code == (200 if allowed else 403), response.content
+    assert response.status_code == expected, response.content
 
 
 def test_a_rep_cannot_move_another_reps_lead(session_client, marketer, sales_rep, other_sales_rep):
@@ -90,7 +90,7 @@ def test_a_rep_cannot_move_another_reps_lead(session_client, marketer, sales_rep
     lead_transition(lead_id=lead.pk, to_stage="sql", actor=marketer)
     lead_claim(lead_id=lead.pk, user=other_sales_rep)
     response = session_client(sales_rep).post(transition(lead), {"to_stage": "customer"}, format="json")
-    assert_error(response, 403, "not_permitted")
+    assert_error(response, 404)
 
 
 # --- claim / release ---
@@ -117,8 +117,8 @@ def test_a_taken_claim_is_409_and_names_the_owner(session_client, sales_rep, oth
     assert body["type"] == "already_claimed"
 
 
-def test_a_lead_without_open_handoff_cannot_be_claimed(session_client, sales_rep):
-    assert_error(session_client(sales_rep).post(f"/api/v1/leads/{LeadFactory().pk}/claim/"), 409)
+def test_a_lead_outside_the_sales_queue_cannot_be_claimed(session_client, sales_rep):
+    assert_error(session_client(sales_rep).post(f"/api/v1/leads/{LeadFactory().pk}/claim/"), 403, "not_permitted")
 
 
 def test_claiming_an_unknown_lead_is_404(session_client, sales_rep):
@@ -153,7 +153,7 @@ def test_the_owner_releases_a_lead_back_to_the_queue(session_client, sales_rep, 
 
 def test_another_rep_cannot_release(session_client, sales_rep, other_sales_rep, queued_lead):
     lead_claim(lead_id=queued_lead.pk, user=sales_rep)
-    assert_error(session_client(other_sales_rep).post(f"/api/v1/leads/{queued_lead.pk}/release/"), 403)
+    assert_error(session_client(other_sales_rep).post(f"/api/v1/leads/{queued_lead.pk}/release/"), 404)
 
 
 def test_an_admin_can_release_anyones_lead(session_client, sales_rep, admin_user, queued_lead):
@@ -161,5 +161,5 @@ def test_an_admin_can_release_anyones_lead(session_client, sales_rep, admin_user
     assert session_client(admin_user).post(f"/api/v1/leads/{queued_lead.pk}/release/").status_code == 200
 
 
-def test_releasing_an_unowned_lead_is_409(session_client, sales_rep, queued_lead):
-    assert_error(session_client(sales_rep).post(f"/api/v1/leads/{queued_lead.pk}/release/"), 409)
+def test_releasing_an_unowned_lead_is_refused(session_client, sales_rep, queued_lead):
+    assert_error(session_client(sales_rep).post(f"/api/v1/leads/{queued_lead.pk}/release/"), 403)
