@@ -5,6 +5,12 @@ from scoring import selectors
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The tests here create many users; a deliberately slow hash would dominate their run time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _scoring_isolation(request):
     """Tasks run in-process unless a test starts a real worker; the engine cache starts empty
     (SQLite may reuse the id of a rule set that a rolled-back test created)."""
