@@ -190,6 +190,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Form submissions, engagement events and the lead pipeline.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # One name per choice set: stages and teams appear in many components.
+    "ENUM_NAME_OVERRIDES": {"StageEnum": "leads.stages.STAGE_CHOICES", "TeamEnum": "leads.models.Team"},
 }
 
 # --- Celery ---------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from rest_framework import serializers
 
 from ..ingest import EventInput
 from ..models import EngagementEvent, EventType, Handoff, Lead, StageChange, normalize_email
-from ..stages import Stage
+from ..stages import STAGE_CHOICES
 
 MAX_BATCH = 1000
 MAX_PROPERTIES_BYTES = 16_384
@@ -97,7 +97,7 @@ class SubmissionInSerializer(serializers.Serializer):
 
 class SubmissionOutSerializer(serializers.Serializer):
     lead_id = serializers.IntegerField()
-    stage = serializers.ChoiceField(choices=[s.value for s in Stage])
+    stage = serializers.ChoiceField(choices=STAGE_CHOICES)
     created = serializers.BooleanField(help_text="True when this submission created the lead.")
     submission_id = serializers.IntegerField()
 
@@ -407,12 +407,12 @@ class LeadPatchSerializer(serializers.Serializer):
 
 
 class TransitionInSerializer(serializers.Serializer):
-    to_stage = serializers.ChoiceField(choices=[s.value for s in Stage], help_text="The stage to move to.")
+    to_stage = serializers.ChoiceField(choices=STAGE_CHOICES, help_text="The stage to move to.")
     reason = serializers.CharField(
         max_length=2000, required=False, allow_blank=True, default="", help_text="Required to recycle or disqualify."
     )
     expected_stage = serializers.ChoiceField(
-        choices=[s.value for s in Stage],
+        choices=STAGE_CHOICES,
         required=False,
         help_text="Refuse (409) unless the lead is still in this stage.",
     )
