@@ -6,6 +6,9 @@ from django.db import connection
 
 from tests.factories import UserFactory
 
+# Live Celery worker / beat fixtures for integration tests (tests/live_services.py).
+pytest_plugins = ["tests.live_services"]
+
 # --- Tests that need a service ---------------------------------------------------------------
 # On a newcomer's machine a test marked redis, celery_worker, browser or postgres is skipped,
 # with the reason, when its service is missing, so `python3 dev.py test` passes on a bare clone.
@@ -50,6 +53,13 @@ def pytest_runtest_setup(item):
             if os.environ.get("CI"):
                 pytest.fail(f"CI requires the {marker} service: {reason}", pytrace=False)
             pytest.skip(f"needs {marker}: {reason}")
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # Every UserFactory hashes a password; PBKDF2's deliberate slowness made the suite minutes
+    # longer. The real hashers stay listed so passwords hashed elsewhere still verify.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *settings.PASSWORD_HASHERS]
 
 
 @pytest.fixture
