@@ -89,7 +89,7 @@ def write_once(*, work: Callable[[], tuple[int, dict]], idempotency: Idempotency
                         response_status=status,
                         response_body=body,
                     )
-            return Answer(status=status, body=body)
+            return Answer(status=status, body=_canonical(body) if idempotency is not None else body)
         except IntegrityError:
             if idempotency is None:
                 raise
@@ -98,12 +98,18 @@ def write_once(*, work: Callable[[], tuple[int, dict]], idempotency: Idempotency
                 raise
             if record.request_hash != idempotency.request_hash:
                 raise IdempotencyKeyReused() from None
-            return Answer(status=record.response_status, body=record.response_body, replayed=True)
+            return Answer(status=record.response_status, body=_canonical(record.response_body), replayed=True)
         except OperationalError as exc:
             if attempt < WRITE_ATTEMPTS and getattr(exc.__cause__, "sqlstate", None) in RETRYABLE_SQLSTATES:
                 continue
             raise
     raise AssertionError("unreachable")
+
+
+def _canonical(body: dict) -> dict:
+    """Keys in sorted order: jsonb stores the replayed body in its own key order, and the first
+    answer and its replays must be identical byte for byte."""
+    return json.loads(json.dumps(body, sort_keys=True))
 
 
 def _announce_events_stored(lead_ids) -> None:
