@@ -24,7 +24,7 @@ class NavItem:
 
 NAV_ITEMS: list[NavItem] = [
     NavItem("Pipeline", "home"),
-    # Marketing workspace, e.g. NavItem("MQLs", "mql-list", (MARKETING,), "Marketing"),
+    NavItem("MQLs", "mql-list", (MARKETING,), "Marketing"),
     # Sales workspace, e.g. NavItem("Sales queue", "sales-queue", (SALES,), "Sales"),
     # Service workspace, e.g. NavItem("Find a customer", "service-search", (SERVICE,), "Service"),
     NavItem("Django admin", "admin:index", (ADMIN,), "Admin"),

@@ -1,0 +1,164 @@
+"""Browser pages of the marketing workspace: the MQL list, its bulk actions, saved views, export."""
+
+from __future__ import annotations
+
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from . import marketing_selectors as selectors
+from .exports import leads_csv_response
+from .forms import BULK_TARGETS, DEFAULT_SORT, DEFAULT_STAGE, BulkActionForm, MqlFilterForm, SavedViewForm
+from .marketing_services import leads_bulk_move, saved_view_create, saved_view_delete
+from .roles import Role, has_role
+
+
+def marketing_required(view):
+    """Marketing (and admin) only; anyone else signed in gets a 403, a visitor the login page."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not has_role(request.user, Role.MARKETING):
+            raise PermissionDenied("The marketing workspace is for marketing.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _list_url(query: str) -> str:
+    return reverse("mql-list") + (f"?{query}" if query else "")
+
+
+def _filter_form(data: QueryDict) -> MqlFilterForm:
+    data = data.copy()
+    # Absent means the default: show it selected in the form.
+    data.setdefault("stage", DEFAULT_STAGE)
+    data.setdefault("sort", DEFAULT_SORT)
+    form = MqlFilterForm(data)
+    form.is_valid()  # errors are shown beside their fields; the valid filters still apply
+    return form
+
+
+@require_GET
+@marketing_required
+def mql_list(request):
+    form = _filter_form(request.GET)
+    filters = form.filters()
+    query = selectors.filters_query(filters)
+    leads = selectors.leads_filtered(filters=filters, user=request.user)
+    page = selectors.lead_page(
+        leads,
+        sort_key=filters["sort"],
+        after=request.GET.get("after", ""),
+        before=request.GET.get("before", ""),
+    )
+    for lead in page.rows:
+        lead.factors = selectors.top_factors(lead)
+
+    tabs = [{**view, "builtin": True} for view in selectors.builtin_views()]
+    tabs += [
+        {"name": v.name, "query": v.query, "id": v.pk, "builtin": False}
+        for v in selectors.saved_views_for(request.user)
+    ]
+    for tab in tabs:
+        tab["url"] = _list_url(tab["query"])
+        tab["active"] = tab["query"] == query
+    chips = selectors.filter_chips(filters)
+    for chip in chips:
+        chip["url"] = _list_url(chip["remove"])
+    joiner = f"{query}&" if query else ""
+    context = {
+        "form": form,
+        "filters": filters,
+        "query": query,
+        "query_params": [(key, value) for key, values in QueryDict(query).lists() for value in values],
+        "page": page,
+        "tabs": tabs,
+        "active_tab": next((tab for tab in tabs if tab["active"]), None),
+        "chips": chips,
+        "sorts": [
+            {
+                "key": sort.key,
+                "label": sort.label,
+                "url": _list_url(selectors.filters_query({**filters, "sort": sort.key})),
+            }
+            for sort in selectors.SORTS.values()
+        ],
+        "next_url": f"?{joiner}{urlencode({'after': page.next_cursor})}" if page.next_cursor else "",
+        "previous_url": f"?{joiner}{urlencode({'before': page.previous_cursor})}" if page.previous_cursor else "",
+        "first_url": _list_url(query),
+        "suggestions": selectors.filter_suggestions(),
+        "save_form": SavedViewForm(initial={"query": query}),
+        "export_url": reverse("mql-export") + (f"?{query}" if query else ""),
+        "list_url": _list_url(query),
+        "return_to": request.get_full_path(),
+    }
+    return render(request, "leads/mql_list.html", context)
+
+
+@require_POST
+@marketing_required
+def mql_bulk(request):
+    """Hand off, recycle or disqualify the selected leads, or every lead matching the filters."""
+    filter_form = _filter_form(request.POST)
+    filters = filter_form.filters()
+    back = _list_url(selectors.filters_query(filters))
+    form = BulkActionForm(request.POST)
+    if not form.is_valid():
+        errors = [error for field_errors in form.errors.values() for error in field_errors]
+        messages.error(request, "Nothing was changed. " + " ".join(errors))
+        return redirect(back)
+    leads = selectors.leads_filtered(filters=filters, user=request.user)
+    if form.cleaned_data["scope"] == "selected":
+        leads = leads.filter(pk__in=form.cleaned_data["lead"])
+    action = form.cleaned_data["action"]
+    result = leads_bulk_move(
+        leads=leads, to_stage=BULK_TARGETS[action], actor=request.user, reason=form.cleaned_data["reason"]
+    )
+    label = dict(form.fields["action"].choices)[action]
+    level = messages.SUCCESS if result.updated and not result.skipped else messages.WARNING
+    messages.add_message(request, level, f"{label}: {result.summary()}")
+    return redirect(back)
+
+
+@require_GET
+@marketing_required
+def mql_export(request):
+    """The filtered list (or the selected leads) as a CSV file, streamed."""
+    filters = _filter_form(request.GET).filters()
+    leads = selectors.leads_filtered(filters=filters, user=request.user)
+    ids = [int(value) for value in request.GET.getlist("lead") if value.isdigit()]
+    if ids and request.GET.get("scope") != "all":
+        leads = leads.filter(pk__in=ids)
+    return leads_csv_response(leads, filename="leads.csv")
+
+
+@require_POST
+@marketing_required
+def saved_view_save(request):
+    form = SavedViewForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "The view was not saved: give it a name (up to 60 characters).")
+        return redirect(_list_url(request.POST.get("query", "")))
+    # Store the filters in their normalized form, whatever the browser sent.
+    filters = _filter_form(QueryDict(form.cleaned_data["query"])).filters()
+    query = selectors.filters_query(filters)
+    view = saved_view_create(user=request.user, name=form.cleaned_data["name"], query=query)
+    messages.success(request, f"Saved the view “{view.name}”.")
+    return redirect(_list_url(query))
+
+
+@require_POST
+@marketing_required
+def saved_view_remove(request, view_id: int):
+    saved_view_delete(user=request.user, view_id=view_id)
+    messages.success(request, "The view was removed.")
+    return redirect("mql-list")

@@ -1,0 +1,21 @@
+// LeadCRM marketing pages: the little behaviour they need. Event delegation survives htmx swaps.
+(function () {
+  "use strict";
+
+  // A header checkbox selects every row of its table: <input type="checkbox" data-select-all>.
+  document.addEventListener("change", function (event) {
+    var all = event.target.closest("[data-select-all]");
+    if (all) {
+      var table = all.closest("table");
+      table.querySelectorAll('tbody input[type="checkbox"]').forEach(function (box) {
+        box.checked = all.checked;
+      });
+      return;
+    }
+    var box = event.target.closest('tbody input[type="checkbox"]');
+    if (box) {
+      var header = box.closest("table").querySelector("[data-select-all]");
+      if (header && !box.checked) header.checked = false;
+    }
+  });
+})();
