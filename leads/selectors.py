@@ -83,6 +83,38 @@ def pipeline_chart(counts: list[dict]) -> dict:
     return {"total": total, "funnel": [row(s) for s in FUNNEL_ORDER], "out": [row(Stage.DISQUALIFIED)]}
 
 
+# Age buckets of the open handoffs: (label, lower bound in hours, upper bound in hours or None).
+HANDOFF_AGE_BUCKETS = [
+    ("Under 4 hours", 0, 4),
+    ("4 to 24 hours", 4, 24),
+    ("1 to 3 days", 24, 72),
+    ("Over 3 days", 72, None),
+]
+
+
+def open_handoffs_by_age(*, now: datetime | None = None) -> dict:
+    """Open handoffs (the sales queue) by how long they have waited, and how many are past due. One query."""
+    now = now or timezone.now()
+    aggregates = {"total": Count("id"), "overdue": Count("id", filter=Q(due_at__lt=now))}
+    for index, (_, low, high) in enumerate(HANDOFF_AGE_BUCKETS):
+        window = Q(opened_at__lte=now - timedelta(hours=low))
+        if high is not None:
+            window &= Q(opened_at__gt=now - timedelta(hours=high))
+        aggregates[f"bucket_{index}"] = Count("id", filter=window)
+    counts = open_handoffs().aggregate(**aggregates)
+    biggest = max((counts[f"bucket_{i}"] for i in range(len(HANDOFF_AGE_BUCKETS))), default=0) or 1
+    rows = [
+        {
+            "label": label,
+            "count": counts[f"bucket_{index}"],
+            "width": round(100 * counts[f"bucket_{index}"] / biggest, 1),
+            "old": low >= 24,
+        }
+        for index, (label, low, _) in enumerate(HANDOFF_AGE_BUCKETS)
+    ]
+    return {"total": counts["total"], "overdue": counts["overdue"], "rows": rows}
+
+
 def recent_stage_changes(*, limit: int = 15) -> QuerySet[StageChange]:
     return StageChange.objects.select_related("lead", "actor").order_by("-created_at", "-id")[:limit]
 
@@ -146,7 +178,7 @@ def marketing_tiles(*, now: datetime | None = None) -> list[Tile]:
             "New MQLs",
             _moves_into(Stage.MQL, period),
             _moves_into(Stage.MQL, previous),
-            hint=f"last {PERIOD_DAYS} days",
+            hint=f"Leads that became MQL in the last {PERIOD_DAYS} days",
         ),
         Tile(
             "mql_sql_rate",
@@ -154,24 +186,24 @@ def marketing_tiles(*, now: datetime | None = None) -> list[Tile]:
             _mql_to_sql_rate(period),
             _mql_to_sql_rate(previous),
             unit="%",
-            hint=f"of MQLs of the last {PERIOD_DAYS} days",
+            hint=f"Of the leads that became MQL in the last {PERIOD_DAYS} days, the share that reached SQL",
         ),
         Tile(
             "first_touch",
-            "Median time to first touch",
+            "Median first touch",
             _median_hours_to_first_touch(period),
             _median_hours_to_first_touch(previous),
             unit="h",
-            hint="handoff opened → claimed",
+            hint=f"Median time from a handoff to its claim by a rep, last {PERIOD_DAYS} days",
             higher_is_better=False,
         ),
-        Tile("open_handoffs", "Open handoffs", open_handoffs().count(), hint="waiting in the sales queue"),
+        Tile("open_handoffs", "Open handoffs", open_handoffs().count(), hint="Waiting in the sales queue"),
         Tile(
             "sla_breaches",
             "SLA breaches",
             breaches,
             _sla_breaches(previous, now),
-            hint=f"last {PERIOD_DAYS} days",
+            hint=f"Handoffs not claimed within their SLA, last {PERIOD_DAYS} days",
             higher_is_better=False,
             alert=breaches > 0,
         ),
@@ -193,15 +225,15 @@ def sales_tiles(*, user, now: datetime | None = None) -> list[Tile]:
             "my_open",
             "My open leads",
             Lead.objects.filter(owner=user, stage__in=SALES_STAGES).count(),
-            hint="claimed by you, not closed",
+            hint="Claimed by you, not closed yet",
         ),
-        Tile("queue", "In the sales queue", queue["size"], hint="open handoffs to claim"),
-        Tile("due_today", "Due today", queue["due_today"], hint="queue handoffs whose SLA ends today"),
+        Tile("queue", "In the sales queue", queue["size"], hint="Open handoffs anyone may claim"),
+        Tile("due_today", "Due today", queue["due_today"], hint="Queue handoffs whose SLA ends today"),
         Tile(
             "overdue",
             "Overdue",
             queue["overdue"],
-            hint="queue handoffs past their SLA",
+            hint="Queue handoffs past their SLA",
             higher_is_better=False,
             alert=queue["overdue"] > 0,
         ),
@@ -210,7 +242,7 @@ def sales_tiles(*, user, now: datetime | None = None) -> list[Tile]:
             "Won by me",
             _moves_into(Stage.CUSTOMER, period, actor=user),
             _moves_into(Stage.CUSTOMER, previous, actor=user),
-            hint=f"last {PERIOD_DAYS} days",
+            hint=f"Leads you closed as customers in the last {PERIOD_DAYS} days",
         ),
     ]
 
@@ -221,19 +253,19 @@ def service_tiles(*, user, now: datetime | None = None) -> list[Tile]:
     previous = period.previous()
     upgrades_won = Q(from_stage=Stage.SERVICE_QUALIFIED)
     return [
-        Tile("customers", "Customers", Lead.objects.filter(stage=Stage.CUSTOMER).count(), hint="all accounts"),
+        Tile("customers", "Customers", Lead.objects.filter(stage=Stage.CUSTOMER).count(), hint="All customer accounts"),
         Tile(
             "my_flags",
             "My upgrade flags",
             _moves_into(Stage.SERVICE_QUALIFIED, period, actor=user),
             _moves_into(Stage.SERVICE_QUALIFIED, previous, actor=user),
-            hint=f"last {PERIOD_DAYS} days",
+            hint=f"Customers you flagged for an upgrade in the last {PERIOD_DAYS} days",
         ),
         Tile(
             "open_flags",
             "Upgrades with sales",
             Lead.objects.filter(stage=Stage.SERVICE_QUALIFIED).count(),
-            hint="service-qualified, not yet closed",
+            hint="Service-qualified, not closed yet",
         ),
         Tile(
             "upgrades_won",
@@ -244,7 +276,7 @@ def service_tiles(*, user, now: datetime | None = None) -> list[Tile]:
             StageChange.objects.filter(
                 upgrades_won, to_stage=Stage.CUSTOMER, created_at__gte=previous.start, created_at__lt=previous.end
             ).count(),
-            hint=f"last {PERIOD_DAYS} days",
+            hint=f"Upgrades closed as customer in the last {PERIOD_DAYS} days",
         ),
     ]
 

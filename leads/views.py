@@ -31,6 +31,7 @@ def home(request):
             "period_days": selectors.PERIOD_DAYS,
             "stage_counts": counts,
             "chart": selectors.pipeline_chart(counts),
+            "handoff_ages": selectors.open_handoffs_by_age(),
             "recent_changes": selectors.recent_stage_changes(),
         },
     )

@@ -27,3 +27,15 @@ def stage_badge(stage: str, label: str = ""):
     from leads.stages import stage_label
 
     return {"stage": stage, "label": label or stage_label(stage)}
+
+
+SYSTEM_ACTORS = {"scoring": "Scoring", "system": "System", "import": "CSV import"}
+
+
+@register.filter
+def system_actor(label: str) -> str:
+    """How an automatic actor reads: "scoring" -> "Scoring", "api:website" -> "API (website)"."""
+    label = label or "system"
+    if label.startswith("api:"):
+        return f"API ({label[4:]})"
+    return SYSTEM_ACTORS.get(label, label.capitalize())

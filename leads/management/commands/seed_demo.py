@@ -19,7 +19,17 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from leads.models import EngagementEvent, Handoff, HandoffKind, Lead, Note, NoteKind, StageChange, Submission
+from leads.models import (
+    EngagementEvent,
+    Handoff,
+    HandoffKind,
+    Lead,
+    Note,
+    NoteKind,
+    SlaPolicy,
+    StageChange,
+    Submission,
+)
 from leads.roles import Role
 from leads.services import lead_claim, lead_mark_score_stale, lead_transition
 from leads.stages import MARKETING_STAGES, SALES_STAGES, Stage
@@ -35,7 +45,7 @@ DEMO_USERS = [
 ]
 SALES_REPS = ("sales", "sales2")
 HISTORY_DAYS = 120
-# Demo SLAs (hours to accept) per handoff kind; routing and SLA settings come with the sales workspace.
+# Demo SLAs (hours to accept) per handoff kind, set when no SLA policy exists yet.
 DEMO_SLA_HOURS = {
     HandoffKind.MARKETING_TO_SALES: 24,
     HandoffKind.PRODUCT_TO_SALES: 48,
@@ -241,6 +251,7 @@ class Plan:
     steps: list[Step] = field(default_factory=list)
     events: list[tuple[str, datetime, dict]] = field(default_factory=list)
     form: str = ""
+    keep_in_queue: bool = False  # never claimed: the demo's sales queue is never empty
 
 
 def _backdate(model, objects, fields: list[str]) -> None:
@@ -282,6 +293,8 @@ class Command(BaseCommand):
         now = timezone.now().replace(microsecond=0)
         with transaction.atomic():
             users = self._users()
+            for kind, hours in DEMO_SLA_HOURS.items():
+                SlaPolicy.objects.get_or_create(kind=kind, defaults={"hours_to_accept": hours})
             plans = self._plan(seed, leads, now)
             existing = set(
                 Lead.objects.filter(email__in=[plan.lead.email for plan in plans]).values_list("email", flat=True)
@@ -391,11 +404,12 @@ class Command(BaseCommand):
             if lead.consent:
                 lead.consent_at = created
             final = _weighted(rng, STAGE_WEIGHTS)
-            if index < len(Stage):
-                final = list(Stage)[index]  # even a tiny demo shows every stage
+            forced = index < len(Stage)
+            if forced:
+                final = list(Stage)[index]  # even a tiny demo shows every stage, and a queue
             elif lead.job_title == "Student":
                 final = Stage.DISQUALIFIED
-            plan = Plan(lead=lead, created=created, final_stage=final, form=FORMS.get(source, ""))
+            plan = Plan(lead=lead, created=created, final_stage=final, form=FORMS.get(source, ""), keep_in_queue=forced)
             self._plan_path(rng, plan, now)
             self._plan_events(rng, plan, now)
             plans.append(plan)
@@ -433,8 +447,8 @@ class Command(BaseCommand):
                 opened = plan.steps[-1].at
                 next_at = times[index + 1] if index + 1 < len(times) else now
                 delay = timedelta(hours=rng.choice([0.5, 1, 2, 3, 5, 8, 14, 20, 30, 40]))
-                left_waiting = rng.random() < 0.2
-                if name == "claim?" and (now - opened < timedelta(hours=36) or left_waiting):
+                left_waiting = rng.random() < 0.08
+                if name == "claim?" and (now - opened < timedelta(hours=36) or left_waiting or plan.keep_in_queue):
                     continue
                 at = min(opened + delay, opened + (next_at - opened) / 2)
                 plan.steps.append(Step(at=at, actor=rep))
@@ -613,11 +627,12 @@ class Command(BaseCommand):
                     open_handoff.decided_at = step.at  # settled by the move (won, rejected, cancelled)
                     open_handoff = None
                 if result.handoff is not None:
-                    kind = result.handoff.kind
+                    # Keep the deadline the SLA policy gave (handoff_opened), relative to the planned time.
+                    opened, due = result.handoff.opened_at, result.handoff.due_at
                     open_handoff = Handoff(
                         pk=result.handoff.pk,
                         opened_at=step.at,
-                        due_at=step.at + timedelta(hours=DEMO_SLA_HOURS[kind]),
+                        due_at=step.at + (due - opened) if due and opened else None,
                         decided_at=None,
                     )
                     handoff_times[open_handoff.pk] = open_handoff
