@@ -417,3 +417,25 @@ def test_a_lead_with_history_can_be_erased_with_its_history(admin_client, worked
     assert not Lead.objects.filter(pk=worked_lead.pk).exists()
     assert not StageChange.objects.exists()
     assert Submission.objects.get().lead is None  # the raw submission is kept, unlinked
+
+
+def test_the_lead_list_filters_by_stage(admin_client):
+    sql = lead_in_stage("sql")
+    lead_in_stage("mql")
+
+    response = admin_client.get(reverse("admin:leads_lead_changelist"), {"stage__exact": "sql"})
+
+    assert list(response.context["cl"].result_list) == [sql]
+
+
+def test_a_lead_added_in_the_admin_starts_as_a_lead_whatever_is_posted(admin_client, sales_rep):
+    url = reverse("admin:leads_lead_add")
+    data = posted_form(admin_client.get(url))
+    data.update({"email": " New.Person@Example.COM", "stage": "customer", "owner": sales_rep.pk, "score": "80"})
+
+    response = admin_client.post(url, data)
+
+    assert response.status_code == 302
+    lead = Lead.objects.get()
+    assert (lead.email, lead.stage, lead.owner, lead.score) == ("new.person@example.com", "lead", None, 0)
+    assert not StageChange.objects.exists()
