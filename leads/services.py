@@ -47,7 +47,8 @@ def lead_transition(
         source = lead.stage
         if expected_stage is not None and source != expected_stage:
             raise TransitionNotAllowed(
-                f"The lead is now {stage_label(source)}, not {stage_label(expected_stage)}: nothing was changed."
+                f"The lead is now {stage_label(source)}, not {stage_label(expected_stage)}: "
+                f"it was not moved to {stage_label(to_stage)}."
             )
         move = get_move(source, to_stage)
         if move is None:

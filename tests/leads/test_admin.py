@@ -329,7 +329,7 @@ def test_a_move_from_a_stale_admin_page_is_refused(admin_client):
     )
 
     assert response.status_code == 200
-    assert messages_of(response) == ["The lead is now MQL, not Lead: nothing was changed."]
+    assert messages_of(response) == ["The lead is now MQL, not Lead: it was not moved to Disqualified."]
     assert history(lead) == before
 
 
