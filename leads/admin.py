@@ -213,7 +213,10 @@ class LeadAdmin(admin.ModelAdmin):
         lead = get_object_or_404(Lead, pk=unquote(object_id))
         if not self.has_change_permission(request, lead):
             raise PermissionDenied
-        form = MoveStageForm(request.POST or None, initial={"expected_stage": lead.stage})
+        moves = moves_from(lead.stage)
+        # Every stage is offered, so a refused choice gets the domain's own explanation.
+        initial = {"expected_stage": lead.stage, "to_stage": moves[0].target if moves else ""}
+        form = MoveStageForm(request.POST or None, initial=initial)
         if request.method == "POST" and form.is_valid():
             target = form.cleaned_data["to_stage"]
             try:
@@ -228,10 +231,9 @@ class LeadAdmin(admin.ModelAdmin):
                 )
             except LeadError as error:
                 self.message_user(request, error.message, messages.ERROR)
-                lead.refresh_from_db()
-                form = MoveStageForm(
-                    initial={**form.cleaned_data, "expected_stage": lead.stage},
-                )
+                lead.refresh_from_db()  # a stale-stage refusal: show the stage it is in now
+                moves = moves_from(lead.stage)
+                form = MoveStageForm(initial={**form.cleaned_data, "expected_stage": lead.stage})
             else:
                 lead.refresh_from_db()
                 self.message_user(request, f"Moved to {lead.stage_label}.", messages.SUCCESS)
@@ -243,7 +245,7 @@ class LeadAdmin(admin.ModelAdmin):
             "opts": self.opts,
             "original": lead,
             "form": form,
-            "moves": moves_from(lead.stage),
+            "moves": moves,
             "has_view_permission": True,
         }
         return TemplateResponse(request, "admin/leads/lead/move_stage.html", context)

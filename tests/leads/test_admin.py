@@ -267,6 +267,7 @@ def test_the_move_page_lists_the_moves_allowed_from_the_stage(admin_client):
     assert "This lead is <strong>MQL</strong>" in content
     assert "Hand off to sales" in content
     assert "Recycle to marketing" not in content
+    assert response.context["form"]["to_stage"].value() == "sql"  # the first allowed move, not a refused one
 
 
 def test_a_legal_move_in_the_admin_goes_through_the_door_and_is_audited(admin_client, admin_user):
@@ -331,6 +332,9 @@ def test_a_move_from_a_stale_admin_page_is_refused(admin_client):
     assert response.status_code == 200
     assert messages_of(response) == ["The lead is now MQL, not Lead: it was not moved to Disqualified."]
     assert history(lead) == before
+    # The page now shows where the lead is, so a second try is an informed one.
+    assert "This lead is <strong>MQL</strong>" in response.content.decode()
+    assert response.context["form"]["expected_stage"].value() == "mql"
 
 
 def test_a_staff_marketer_may_not_close_a_deal_in_the_admin(client):
