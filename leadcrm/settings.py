@@ -90,6 +90,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "leads.context_processors.navigation",
+                "leads.sales_views.notifications_context",
             ],
         },
     },
@@ -222,7 +223,19 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     # Engagement decays with time even without new events: rescore once a day, off-peak.
     "scoring-decay-refresh": {"task": "scoring.tasks.decay_refresh_task", "schedule": crontab(hour=3, minute=17)},
+    # Handoffs past their SLA: mark, notify the sales team, offer to the next rep (idempotent).
+    "handoffs-sla-sweep": {
+        "task": "leads.tasks.handoff_sla_sweep_task",
+        "schedule": float(env_int("SLA_SWEEP_SECONDS", 60)),
+    },
 }
+
+# --- Email ----------------------------------------------------------------------------------
+# Notifications (SLA breaches) go out through Django's email backend: the console by default.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "LeadCRM <leadcrm@localhost>")
+# The address links in emails point at.
+SITE_URL = os.environ.get("SITE_URL", "http://localhost:8000")
 
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {

@@ -25,8 +25,11 @@ class NavItem:
 NAV_ITEMS: list[NavItem] = [
     NavItem("Pipeline", "home"),
     NavItem("MQLs", "mql-list", (MARKETING,), "Marketing"),
-    # Sales workspace, e.g. NavItem("Sales queue", "sales-queue", (SALES,), "Sales"),
-    # Service workspace, e.g. NavItem("Find a customer", "service-search", (SERVICE,), "Service"),
+    NavItem("Sales queue", "sales-queue", (SALES,), "Sales"),
+    NavItem("My leads", "sales-my-leads", (SALES,), "Sales"),
+    NavItem("Find a customer", "service-search", (SERVICE,), "Service"),
+    NavItem("My upgrade flags", "service-flags", (SERVICE,), "Service"),
+    NavItem("PQLs", "service-pqls", (SERVICE,), "Service"),
     NavItem("Django admin", "admin:index", (ADMIN,), "Admin"),
 ]
 

@@ -94,5 +94,27 @@ def why_not_add_note(user, lead: Lead) -> str | None:
     return None if can_view(user, lead) else "You cannot see this lead."
 
 
+def why_not_work_queue(user) -> str | None:
+    """The sales queue and "My leads" are sales pages (admin holds every role)."""
+    return None if has_role(user, Role.SALES) else "Only sales reps work the sales queue."
+
+
+def why_not_close(user, lead: Lead) -> str | None:
+    """Close as customer: the rep who claimed the lead, or an admin; the reason is asked by the service."""
+    if lead.stage not in SALES_STAGES:
+        return f"A {Stage(lead.stage).label} lead cannot be closed as customer."
+    if not has_role(user, Role.ADMIN) and has_role(user, Role.SALES) and lead.owner_id is None:
+        return "Claim this lead before closing it."
+    return why_not_move(user, lead, Stage.CUSTOMER)
+
+
+def why_not_flag_upgrade(user, lead: Lead) -> str | None:
+    if not has_role(user, Role.SERVICE):
+        return "Only service reps flag upgrade interest."
+    if lead.stage != Stage.CUSTOMER:
+        return f"Only a customer can be flagged for an upgrade; this lead is {Stage(lead.stage).label}."
+    return None
+
+
 def is_marketing_stage(stage: str) -> bool:
     return stage in MARKETING_STAGES

@@ -104,6 +104,7 @@ def lead_transition(
                 opened_by=actor,
                 opened_by_label="" if actor else (actor_label or "system"),
             )
+            handoff_opened(handoff=handoff)
 
         transaction.on_commit(lambda: lead_stage_changed.send(sender=Lead, lead_id=lead.pk, change_id=change.pk))
     return TransitionResult(lead=lead, change=change, handoff=handoff)
@@ -175,7 +176,15 @@ def lead_release(*, lead_id: int, user, reason: str = "") -> Handoff:
             reason=(reason or "").strip() or f"Released by {_display_name(user)}",
             opened_by=user,
         )
+        handoff_opened(handoff=handoff)
     return handoff
+
+
+def handoff_opened(*, handoff: Handoff) -> None:
+    """SLA deadline and routing of a new handoff (leads.handoffs; imported late: it imports us)."""
+    from .handoffs import handoff_opened as open_hook
+
+    open_hook(handoff=handoff)
 
 
 def lead_mark_score_stale(*, lead_ids: list[int]) -> None:

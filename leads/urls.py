@@ -9,4 +9,5 @@ urlpatterns = [
     path("search/", views.search, name="search"),
     path("", views.home, name="home"),
     path("", include("leads.marketing_urls")),
+    path("", include("leads.sales_urls")),
 ]

@@ -1,0 +1,183 @@
+"""Reads of the sales and service workspaces. Each list costs a fixed number of queries."""
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from django.db.models import Case, DateField, DateTimeField, IntegerField, Q, QuerySet, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from .models import Handoff, HandoffStatus, Lead, Notification, UpgradeFlag
+from .stages import SALES_STAGES, Stage
+
+PAGE_SIZE = 25
+# Handoffs without a deadline sort after every deadline: this stands in for "no deadline".
+NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def _encode(values: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> dict | None:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, TypeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list
+    next_cursor: str | None
+
+
+# ---- Sales queue -----------------------------------------------------------------------------
+
+
+def queue_handoffs(*, user) -> QuerySet[Handoff]:
+    """Open handoffs this rep may take: those routing offered to nobody or to them.
+
+    Ordered by SLA deadline (soonest first, none last), then score (highest first), then age
+    (oldest first), with the id as the keyset tie-breaker.
+    """
+    return (
+        Handoff.objects.filter(status=HandoffStatus.OPEN)
+        .filter(Q(offered_to__isnull=True) | Q(offered_to=user))
+        .select_related("lead", "offered_to")
+        .annotate(due_key=Coalesce("due_at", Value(NO_DEADLINE, output_field=DateTimeField())))
+        .order_by("due_key", "-lead__score", "opened_at", "id")
+    )
+
+
+def queue_page(*, user, cursor: str = "", size: int = PAGE_SIZE) -> Page:
+    handoffs = queue_handoffs(user=user)
+    after = _decode(cursor) if cursor else None
+    if after:
+        due, score, opened, pk = (
+            parse_datetime(after.get("d", "")),
+            after.get("s"),
+            parse_datetime(after.get("o", "")),
+            after.get("i"),
+        )
+        if due and opened and isinstance(score, int) and isinstance(pk, int):
+            handoffs = handoffs.filter(
+                Q(due_key__gt=due)
+                | Q(due_key=due, lead__score__lt=score)
+                | Q(due_key=due, lead__score=score, opened_at__gt=opened)
+                | Q(due_key=due, lead__score=score, opened_at=opened, id__gt=pk)
+            )
+    rows = list(handoffs[: size + 1])
+    next_cursor = None
+    if len(rows) > size:
+        rows = rows[:size]
+        last = rows[-1]
+        next_cursor = _encode(
+            {"d": last.due_key.isoformat(), "s": last.lead.score, "o": last.opened_at.isoformat(), "i": last.pk}
+        )
+    return Page(rows=rows, next_cursor=next_cursor)
+
+
+def next_queue_handoff(*, user) -> Handoff | None:
+    return queue_handoffs(user=user).first()
+
+
+# ---- My leads --------------------------------------------------------------------------------
+
+# Urgency of the next step: 0 overdue, 1 today, 2 none set, 3 later.
+URGENCY_OVERDUE, URGENCY_TODAY, URGENCY_NONE, URGENCY_LATER = range(4)
+URGENCY_NAMES = {URGENCY_OVERDUE: "overdue", URGENCY_TODAY: "today", URGENCY_NONE: "none", URGENCY_LATER: "later"}
+
+
+def my_leads(*, user, today: date | None = None) -> QuerySet[Lead]:
+    """A rep's open leads, most urgent next step first: overdue, today, none set, later."""
+    today = today or timezone.localdate()
+    return (
+        Lead.objects.filter(owner=user, stage__in=[s.value for s in SALES_STAGES])
+        .annotate(
+            urgency=Case(
+                When(next_step_due__lt=today, then=Value(URGENCY_OVERDUE)),
+                When(next_step_due=today, then=Value(URGENCY_TODAY)),
+                When(next_step_due__isnull=True, then=Value(URGENCY_NONE)),
+                default=Value(URGENCY_LATER),
+                output_field=IntegerField(),
+            ),
+            due_key=Coalesce("next_step_due", Value(date(9999, 12, 31), output_field=DateField())),
+        )
+        .order_by("urgency", "due_key", "-score", "id")
+    )
+
+
+def my_leads_page(*, user, page: int = 1, size: int = PAGE_SIZE) -> tuple[list[Lead], bool]:
+    """A rep holds tens of leads, not thousands (the routing cap): offset pages are enough here."""
+    page = max(page, 1)
+    rows = list(my_leads(user=user)[(page - 1) * size : page * size + 1])
+    for lead in rows:
+        lead.urgency_name = URGENCY_NAMES[lead.urgency]
+    return rows[:size], len(rows) > size
+
+
+# ---- Service ---------------------------------------------------------------------------------
+
+
+def service_search(*, query: str, limit: int = 25) -> QuerySet[Lead]:
+    """Any lead or customer whose name, email or company contains every word of the query."""
+    words = query.split()[:5]
+    if not words:
+        return Lead.objects.none()
+    leads = Lead.objects.select_related("owner")
+    for word in words:
+        leads = leads.filter(
+            Q(first_name__icontains=word)
+            | Q(last_name__icontains=word)
+            | Q(email__icontains=word)
+            | Q(company__icontains=word)
+        )
+    # Customers first: they are whom service is usually looking for.
+    customer_first = Case(When(stage=Stage.CUSTOMER, then=Value(0)), default=Value(1), output_field=IntegerField())
+    return leads.order_by(customer_first, "-created_at", "-id")[:limit]
+
+
+def my_flags(*, user, limit: int = 50) -> QuerySet[UpgradeFlag]:
+    return UpgradeFlag.objects.filter(flagged_by=user).select_related("lead", "lead__owner", "handoff")[:limit]
+
+
+def pql_list(*, limit: int = 50) -> QuerySet[Lead]:
+    """Product-qualified leads: product usage made them sales-ready."""
+    return Lead.objects.filter(stage=Stage.PQL).select_related("owner").order_by("-score", "-id")[:limit]
+
+
+# ---- Notifications ---------------------------------------------------------------------------
+
+
+def notifications_for(*, user, limit: int = 8) -> tuple[list[Notification], int]:
+    """The newest notifications (read ones too, dimmed) and the unread count."""
+    items = list(Notification.objects.filter(recipient=user).order_by("-created_at", "-id")[:limit])
+    unread = Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+    return items, unread
+
+
+def flag_outcome(flag: UpgradeFlag) -> tuple[str, str]:
+    """What became of an upgrade flag, as (badge class, sentence) for the service rep."""
+    handoff, lead = flag.handoff, flag.lead
+    if handoff is None:
+        return "badge-neutral", "No handoff was opened."
+    if handoff.status == HandoffStatus.REJECTED:
+        return "badge-danger", f"Turned down by sales: {handoff.rejection_reason or 'no reason given'}"
+    if handoff.status == HandoffStatus.OPEN:
+        if handoff.sla_breached_at:
+            return "badge-danger", "Waiting in the sales queue, past its SLA"
+        return "badge-warning", "Waiting in the sales queue"
+    if handoff.status == HandoffStatus.CANCELLED:
+        return "badge-neutral", "Handed back to the queue"
+    if lead.stage == Stage.SERVICE_QUALIFIED and lead.owner_id:
+        owner = lead.owner.get_full_name() or lead.owner.get_username()
+        return "badge-neutral", f"Being worked by {owner}"
+    if lead.stage == Stage.SERVICE_QUALIFIED:
+        return "badge-warning", "Back in the sales queue"
+    return "badge-success", "Upgrade closed"
