@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import marketing_views
+from . import lead_views, marketing_views
 
 urlpatterns = [
     path("marketing/mqls/", marketing_views.mql_list, name="mql-list"),
@@ -10,4 +10,8 @@ urlpatterns = [
     path("marketing/mqls/export.csv", marketing_views.mql_export, name="mql-export"),
     path("marketing/views/", marketing_views.saved_view_save, name="mql-view-save"),
     path("marketing/views/<int:view_id>/delete/", marketing_views.saved_view_remove, name="mql-view-delete"),
+    path("leads/<int:lead_id>/", lead_views.lead_detail, name="lead-detail"),
+    path("leads/<int:lead_id>/profile/", lead_views.lead_profile_update, name="lead-profile"),
+    path("leads/<int:lead_id>/notes/", lead_views.lead_note_add, name="lead-note-add"),
+    path("leads/<int:lead_id>/move/", lead_views.lead_move, name="lead-move"),
 ]
