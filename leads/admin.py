@@ -16,7 +16,21 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from .exceptions import LeadError
-from .models import EngagementEvent, Handoff, Lead, Note, StageChange, Submission, normalize_email
+from .models import (
+    EngagementEvent,
+    Handoff,
+    Lead,
+    Note,
+    Notification,
+    RepProfile,
+    RoutingRule,
+    SavedView,
+    SlaPolicy,
+    StageChange,
+    Submission,
+    UpgradeFlag,
+    normalize_email,
+)
 from .policy import why_not_move
 from .services import lead_mark_score_stale, lead_transition
 from .stages import STAGE_CHOICES, moves_from
@@ -57,6 +71,8 @@ class LeadAdminForm(forms.ModelForm):
             "consent",
             "consent_at",
             "unsubscribed",
+            "next_step",
+            "next_step_due",
         ]
 
     def clean_email(self) -> str:
@@ -146,7 +162,16 @@ class LeadAdmin(admin.ModelAdmin):
         ("Company", {"fields": ["company", "company_domain", "country", "industry", "company_size"]}),
         (
             "Lifecycle",
-            {"fields": ["stage_with_move_link", "stage_changed_at", "owner", "claimed_at", "activity_links"]},
+            {
+                "fields": [
+                    "stage_with_move_link",
+                    "stage_changed_at",
+                    "owner",
+                    "claimed_at",
+                    ("next_step", "next_step_due"),
+                    "activity_links",
+                ]
+            },
         ),
         ("Score", {"fields": SCORE_FIELDS}),
         (
@@ -370,3 +395,63 @@ class EngagementEventAdmin(admin.ModelAdmin):
         lead_ids = list(queryset.values_list("lead_id", flat=True).distinct())
         super().delete_queryset(request, queryset)
         lead_mark_score_stale(lead_ids=lead_ids)
+
+
+# ---- Sales and service workspaces (issue 6): what admins set, and what the workspaces record ----
+
+
+@admin.register(SlaPolicy)
+class SlaPolicyAdmin(admin.ModelAdmin):
+    list_display = ["kind", "hours_to_accept"]
+
+
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(admin.ModelAdmin):
+    list_display = ["name", "position", "active", "kind", "countries", "by_territory", "max_open_leads"]
+    list_editable = ["position", "active"]
+    filter_horizontal = ["reps"]
+
+
+@admin.register(RepProfile)
+class RepProfileAdmin(admin.ModelAdmin):
+    list_display = ["user", "away", "territories", "max_open_leads", "last_offered_at"]
+    list_select_related = ["user"]
+    search_fields = ["user__username", "user__first_name", "user__last_name"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["last_offered_at"]  # routing's round-robin bookkeeping
+
+
+@admin.register(UpgradeFlag)
+class UpgradeFlagAdmin(admin.ModelAdmin):
+    """Flags open a handoff through the service workspace (leads.handoffs.upgrade_flag): view only."""
+
+    list_display = ["lead", "wants", "urgency", "flagged_by", "created_at"]
+    list_select_related = ["lead", "flagged_by"]
+    search_fields = ["lead__email", "wants"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ["recipient", "text", "created_at", "read_at"]
+    list_select_related = ["recipient"]
+    search_fields = ["recipient__username", "text"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SavedView)
+class SavedViewAdmin(admin.ModelAdmin):
+    list_display = ["name", "user", "query", "created_at"]
+    list_select_related = ["user"]
+    search_fields = ["name", "user__username"]
+    raw_id_fields = ["user"]

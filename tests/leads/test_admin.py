@@ -8,7 +8,22 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from leads.models import EngagementEvent, Handoff, HandoffStatus, Lead, Note, StageChange, Submission
+from leads.models import (
+    EngagementEvent,
+    Handoff,
+    HandoffKind,
+    HandoffStatus,
+    Lead,
+    Note,
+    Notification,
+    RepProfile,
+    RoutingRule,
+    SavedView,
+    SlaPolicy,
+    StageChange,
+    Submission,
+    UpgradeFlag,
+)
 from leads.services import lead_claim, lead_transition
 from tests.factories import (
     EngagementEventFactory,
@@ -105,6 +120,23 @@ def test_every_change_page_answers_for_a_superuser(find, admin_client, worked_le
     response = admin_client.get(change_url(obj))
 
     assert response.status_code == 200
+
+
+def test_the_workspace_settings_and_records_have_change_pages(admin_client, worked_lead, sales_rep):
+    handoff = worked_lead.handoffs.get()
+    rule = RoutingRule.objects.create(name="EMEA", countries="DE,FR")
+    rule.reps.add(sales_rep)
+    objects = [
+        SlaPolicy.objects.get_or_create(kind=HandoffKind.MARKETING_TO_SALES, defaults={"hours_to_accept": 4})[0],
+        rule,
+        RepProfile.objects.create(user=sales_rep, territories="DE"),
+        UpgradeFlag.objects.create(lead=worked_lead, flagged_by=sales_rep, wants="More seats"),
+        Notification.objects.create(recipient=sales_rep, text="SLA breached", handoff=handoff),
+        SavedView.objects.create(user=sales_rep, name="Hot", query="score_min=80"),
+    ]
+
+    for obj in objects:
+        assert admin_client.get(change_url(obj)).status_code == 200, obj
 
 
 def test_the_lead_change_page_shows_its_history_handoffs_and_notes(admin_client, worked_lead):
