@@ -41,7 +41,15 @@ from .models import (
     RuleSet,
     RuleSetStatus,
 )
-from .selectors import LEAD_FACT_FIELDS, engine_ruleset, events_by_lead, lead_facts, ruleset_draft, ruleset_published
+from .selectors import (
+    LEAD_FACT_FIELDS,
+    engine_ruleset,
+    events_by_lead,
+    lead_facts,
+    raw_cursor,
+    ruleset_draft,
+    ruleset_published,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -288,7 +296,7 @@ def _write_scores(updates: list[tuple[int, engine.ScoreResult, datetime | None]]
             [dumps(result.breakdown, separators=(",", ":")) for _, result, _ in updates],
             [since for _, _, since in updates],
         ]
-        with connection.cursor() as cursor:
+        with raw_cursor() as cursor:
             cursor.execute(sql, params)
         return
     for lead_id, result, since in updates:

@@ -1,0 +1,372 @@
+#!/usr/bin/env python
+"""Scoring benchmarks on PostgreSQL + Redis with a real Celery worker (one process, solo pool).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/leadcrm_scoring \\
+    REDIS_URL=redis://127.0.0.1:6379/5 \\
+    .venv/bin/python bench/scoring_bench.py throughput --leads 40000 --events-per-lead 25
+    ...                                     latency --rate 1000 --seconds 30
+    ...                                     preview --leads 100000
+    ...                                     profile            (the drain in-process under cProfile)
+
+throughput: seeds leads and events with COPY, marks every lead stale, starts one worker process,
+    sends one drain and times until no lead is stale: events scored per second.
+latency: a steady load of events through the app's own path (events_record: store, mark, nudge
+    on commit) from producer threads; a poller notes when each lead's new score is visible:
+    p50/p95/p99 of (visible - committed).
+preview: the what-if preview of a draft over every lead.
+
+The database must be one you may wipe: the bench deletes every lead first (--keep to reuse them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadcrm.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import close_old_connections, connection  # noqa: E402
+from django.db.models.fields import NOT_PROVIDED  # noqa: E402
+
+from leads.models import EngagementEvent, Lead  # noqa: E402
+from leads.services import events_record  # noqa: E402
+from scoring import services  # noqa: E402
+from scoring.preview import ruleset_preview  # noqa: E402
+
+EVENT_MIX = [
+    ("page_view", 40),
+    ("email_open", 20),
+    ("email_click", 10),
+    ("content_download", 6),
+    ("webinar_registered", 3),
+    ("webinar_attended", 2),
+    ("form_submitted", 3),
+    ("pricing_page_view", 4),
+    ("product_active_day", 6),
+    ("feature_used", 5),
+    ("unsubscribe", 1),
+]
+TITLES = ["Engineer", "Marketing Manager", "VP Sales", "Director of IT", "Student", "CTO", "Analyst", "Founder"]
+INDUSTRIES = ["Software", "Retail", "Financial Services", "Education", "Manufacturing", "SaaS"]
+COUNTRIES = ["US", "DE", "FR", "BR", "IN", "GB", "JP", "AU"]
+
+
+def say(message: str) -> None:
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
+
+
+# --- Seeding with COPY ---------------------------------------------------------------------
+
+
+def _copy(model, columns: list[str], rows) -> None:
+    """COPY rows (tuples in `columns` order) into the model's table; other columns get their
+    Django defaults (the database has none of its own)."""
+    now = datetime.now(UTC)
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    extra = []
+    for field in fields:
+        if field.column in columns:
+            continue
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            value = now
+        elif field.default is not NOT_PROVIDED:
+            value = field.get_default()
+        elif field.null:
+            value = None
+        else:
+            value = ""
+        if isinstance(value, dict | list):
+            value = json.dumps(value)
+        extra.append((field.column, value))
+    all_columns = columns + [column for column, _ in extra]
+    extra_values = tuple(value for _, value in extra)
+    sql = f"COPY {model._meta.db_table} ({', '.join(all_columns)}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row + extra_values)
+
+
+def seed(leads: int, events_per_lead: int, days: int = 120) -> int:
+    say(f"Deleting old data, seeding {leads:,} leads x {events_per_lead} events with COPY")
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {EngagementEvent._meta.db_table}, {Lead._meta.db_table} RESTART IDENTITY CASCADE")
+    rng = random.Random(7)
+    now = datetime.now(UTC)
+    started = time.monotonic()
+    _copy(
+        Lead,
+        ["email", "job_title", "company_size", "industry", "country", "stage", "stage_changed_at"],
+        (
+            (
+                f"bench{i}@company{i % 5000}.example",
+                rng.choice(TITLES),
+                rng.choice([5, 20, 80, 300, 2000]),
+                rng.choice(INDUSTRIES),
+                rng.choice(COUNTRIES),
+                "lead",
+                now - timedelta(days=days + 1),
+            )
+            for i in range(leads)
+        ),
+    )
+    first_id = Lead.objects.order_by("id").values_list("id", flat=True).first()
+    types = [name for name, weight in EVENT_MIX for _ in range(weight)]
+    _copy(
+        EngagementEvent,
+        ["lead_id", "event_type", "occurred_at", "received_at", "properties", "source"],
+        (
+            (
+                first_id + i,
+                rng.choice(types),
+                now - timedelta(seconds=rng.randrange(days * 86400)),
+                now - timedelta(days=days),
+                json.dumps({"url": "https://example.com/pricing"} if rng.random() < 0.1 else {"url": "/blog"}),
+                "bench",
+            )
+            for i in range(leads)
+            for _ in range(events_per_lead)
+        ),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Lead._meta.db_table}; ANALYZE {EngagementEvent._meta.db_table}")
+    total = leads * events_per_lead
+    say(f"Seeded {total:,} events in {time.monotonic() - started:.1f}s")
+    return total
+
+
+def mark_all_stale() -> None:
+    Lead.objects.update(score_stale=True, score_stale_since=datetime.now(UTC), scored_at=None)
+
+
+def stale_count() -> int:
+    return Lead.objects.filter(score_stale=True).count()
+
+
+# --- The worker ------------------------------------------------------------------------------
+
+
+def start_worker(log_path: Path) -> subprocess.Popen:
+    import redis
+
+    redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "leadcrm", "worker", "--pool=solo", "--loglevel=WARNING",
+         "--without-gossip", "--without-mingle", f"--hostname=bench-{os.getpid()}@%h"],
+        cwd=ROOT, env=dict(os.environ, LOG_LEVEL="WARNING"), stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    time.sleep(3)
+    if process.poll() is not None:
+        sys.exit(f"worker did not start:\n{log_path.read_text()}")
+    return process
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# --- Benchmarks ------------------------------------------------------------------------------
+
+
+def bench_throughput(args) -> None:
+    from scoring.tasks import recompute_stale_scores_task
+
+    services.ruleset_ensure_published()
+    total_events = seed(args.leads, args.events_per_lead) if not args.keep else EngagementEvent.objects.count()
+    worker = start_worker(Path("/tmp/leadcrm-bench-worker.log"))
+    try:
+        for run in range(args.runs):
+            mark_all_stale()
+            started = time.monotonic()
+            recompute_stale_scores_task.delay()
+            while stale_count():
+                time.sleep(0.05)
+            elapsed = time.monotonic() - started
+            say(
+                f"run {run + 1}: {args.leads:,} leads, {total_events:,} events scored in {elapsed:.2f}s by one worker "
+                f"process: {total_events / elapsed:,.0f} events/s, {args.leads / elapsed:,.0f} leads/s "
+                f"(worker RSS {rss_mb(worker.pid):.0f} MB)"
+            )
+    finally:
+        stop_worker(worker)
+
+
+def bench_profile(args) -> None:
+    services.ruleset_ensure_published()
+    if not args.keep:
+        seed(args.leads, args.events_per_lead)
+    mark_all_stale()
+    profiler = cProfile.Profile()
+    started = time.monotonic()
+    profiler.enable()
+    outcome = services.scores_recompute_stale()
+    profiler.disable()
+    elapsed = time.monotonic() - started
+    say(f"in-process drain: {outcome.events:,} events, {outcome.leads:,} leads in {elapsed:.2f}s: "
+        f"{outcome.events / elapsed:,.0f} events/s")  # fmt: skip
+    stream = io.StringIO()
+    pstats.Stats(profiler, stream=stream).sort_stats("cumulative").print_stats(25)
+    print(stream.getvalue())
+
+
+def bench_latency(args) -> None:
+    services.ruleset_ensure_published()
+    if not args.keep:
+        seed(args.leads, args.events_per_lead)
+    say("Scoring every lead once before the load starts")
+    mark_all_stale()
+    services.scores_recompute_stale()
+    lead_ids = list(Lead.objects.values_list("id", flat=True))
+    worker = start_worker(Path("/tmp/leadcrm-bench-worker.log"))
+    pending: dict[int, float] = {}  # lead id -> commit time of its oldest unscored event batch
+    lock = threading.Lock()
+    latencies: list[float] = []
+    stop = threading.Event()
+    sent = [0]
+    per_call = args.events_per_call
+    threads = args.producers
+    calls_per_second = args.rate / per_call / threads
+
+    def producer(seed_value: int) -> None:
+        rng = random.Random(seed_value)
+        interval = 1.0 / calls_per_second
+        next_at = time.monotonic()
+        try:
+            while not stop.is_set():
+                lead_id = rng.choice(lead_ids)
+                items = [
+                    {"event_type": rng.choice(["page_view", "email_click", "content_download"]),
+                     "occurred_at": datetime.now(UTC), "properties": {}}
+                    for _ in range(per_call)
+                ]  # fmt: skip
+                events_record(lead=Lead(pk=lead_id), events=items, source="bench")
+                committed = time.time()
+                with lock:
+                    pending.setdefault(lead_id, committed)
+                    sent[0] += per_call
+                next_at += interval
+                delay = next_at - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+        finally:
+            close_old_connections()
+
+    def poller() -> None:
+        try:
+            while not stop.is_set() or pending:
+                with lock:
+                    watched = dict(pending)
+                if watched:
+                    rows = Lead.objects.filter(pk__in=list(watched)).values_list("id", "scored_at")
+                    seen = time.time()
+                    for lead_id, scored_at in rows:
+                        committed = watched[lead_id]
+                        if scored_at is not None and scored_at.timestamp() >= committed:
+                            latencies.append(seen - committed)
+                            with lock:
+                                if pending.get(lead_id) == committed:
+                                    del pending[lead_id]
+                time.sleep(0.01)
+                if stop.is_set() and time.monotonic() > stop_deadline[0]:
+                    break
+        finally:
+            close_old_connections()
+
+    stop_deadline = [float("inf")]
+    workers = [threading.Thread(target=producer, args=(i,)) for i in range(threads)]
+    watcher = threading.Thread(target=poller)
+    say(f"Steady load: {args.rate} events/s ({threads} producers, {per_call} events per transaction) "
+        f"for {args.seconds}s over {len(lead_ids):,} leads")  # fmt: skip
+    started = time.monotonic()
+    for thread in [*workers, watcher]:
+        thread.start()
+    time.sleep(args.seconds)
+    stop.set()
+    for thread in workers:
+        thread.join()
+    elapsed = time.monotonic() - started
+    stop_deadline[0] = time.monotonic() + 30
+    watcher.join()
+    stop_worker(worker)
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000
+
+    say(
+        f"sent {sent[0]:,} events in {elapsed:.1f}s ({sent[0] / elapsed:,.0f}/s); {len(latencies):,} lead updates "
+        f"observed, {len(pending)} never: event -> visible score p50 {pct(0.5):.0f} ms, p95 {pct(0.95):.0f} ms, "
+        f"p99 {pct(0.99):.0f} ms, max {latencies[-1] * 1000:.0f} ms, mean {statistics.mean(latencies) * 1000:.0f} ms"
+    )
+
+
+def bench_preview(args) -> None:
+    services.ruleset_ensure_published()
+    if not args.keep:
+        seed(args.leads, args.events_per_lead)
+        mark_all_stale()
+        services.scores_recompute_stale()
+    draft = services.ruleset_create_draft()
+    services.ruleset_update(ruleset=draft, mql_threshold=draft.mql_threshold - 10)
+    for run in range(args.runs):
+        started = time.monotonic()
+        result = ruleset_preview(ruleset=draft)
+        elapsed = time.monotonic() - started
+        say(f"preview run {run + 1}: {result['leads']:,} leads in {elapsed:.2f}s; newly {result['newly']}")
+    services.ruleset_discard_draft(ruleset=draft)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("bench", choices=["throughput", "latency", "preview", "profile"])
+    parser.add_argument("--leads", type=int, default=40_000)
+    parser.add_argument("--events-per-lead", type=int, default=25)
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--rate", type=int, default=1000, help="latency: events per second")
+    parser.add_argument("--seconds", type=int, default=30, help="latency: how long the load lasts")
+    parser.add_argument("--producers", type=int, default=4, help="latency: producer threads")
+    parser.add_argument("--events-per-call", type=int, default=5, help="latency: events per transaction")
+    parser.add_argument("--keep", action="store_true", help="reuse the leads and events already there")
+    args = parser.parse_args()
+    if connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"):
+        sys.exit("Set DATABASE_URL to a PostgreSQL database you may wipe, and REDIS_URL.")
+    call_command("migrate", verbosity=0)
+    {"throughput": bench_throughput, "latency": bench_latency, "preview": bench_preview, "profile": bench_profile}[
+        args.bench
+    ](args)
+
+
+if __name__ == "__main__":
+    main()
