@@ -149,8 +149,8 @@ def handoff_opened(*, handoff: Handoff) -> None:
     and, when routing is on, offer the handoff to a rep."""
     due_at = sla_due_at(kind=handoff.kind, opened_at=handoff.opened_at)
     offered_to = route_handoff(handoff=handoff)
-    Handoff.objects.filter(pk=handoff.pk).update(due_at=due_at, offered_to=offered_to)
-    handoff.due_at, handoff.offered_to = due_at, offered_to
+    Handoff.objects.filter(pk=handoff.pk).update(due_at=due_at, offered_to_id=offered_to)
+    handoff.due_at, handoff.offered_to_id = due_at, offered_to
 
 
 def sales_team():
@@ -177,7 +177,7 @@ def handoff_sla_sweep(*, now: datetime | None = None) -> int:
             if RoutingRule.objects.filter(active=True).exists():
                 next_rep = route_handoff(handoff=handoff, exclude={handoff.offered_to_id} - {None})
                 if next_rep is not None:
-                    Handoff.objects.filter(pk=handoff.pk, status=HandoffStatus.OPEN).update(offered_to=next_rep)
+                    Handoff.objects.filter(pk=handoff.pk, status=HandoffStatus.OPEN).update(offered_to_id=next_rep)
     return breached
 
 

@@ -18,6 +18,12 @@ from .models import Handoff, HandoffStatus, Lead, Notification
 from .services import lead_claim, lead_release
 
 
+class InvalidInput(LeadError):
+    """A form value the browser sent is not usable (a 400 beside the form)."""
+
+    code = "invalid_input"
+
+
 def lead_url(lead_id: int) -> str:
     """The lead's detail page (the marketing workspace's), or "" while it does not exist."""
     try:
@@ -158,7 +164,7 @@ def next_step(request, lead_id: int):
     due_text = request.POST.get("due", "").strip()
     due = parse_date(due_text) if due_text else None
     if due_text and due is None:
-        return _refused(request, NotPermitted("Give the date as YYYY-MM-DD."), lead)
+        return _refused(request, InvalidInput("Give the date as YYYY-MM-DD."), lead)
     try:
         handoffs.lead_set_next_step(lead_id=lead.pk, user=request.user, text=request.POST.get("text", ""), due=due)
     except LeadError as error:
@@ -168,7 +174,7 @@ def next_step(request, lead_id: int):
 
 def _refused(request, error: LeadError, lead: Lead):
     status = 403 if isinstance(error, NotPermitted) else 409
-    if error.code == "reason_required":
+    if error.code in {"reason_required", "invalid_input"}:
         status = 400
     if request.htmx:
         return render(request, "leads/sales_refusal.html", {"message": error.message, "lead": lead}, status=status)

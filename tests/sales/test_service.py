@@ -1,0 +1,124 @@
+"""The service workspace: find a customer, flag upgrade interest, follow the flags, PQLs."""
+
+import pytest
+from django.urls import reverse
+
+from leads.exceptions import NotPermitted, ReasonRequired
+from leads.handoffs import upgrade_flag
+from leads.models import Handoff, HandoffKind, HandoffStatus, StageChange, UpgradeFlag
+from leads.services import lead_claim
+from tests.factories import lead_in_stage
+
+
+@pytest.fixture
+def service_client(client, service_rep):
+    client.force_login(service_rep)
+    return client
+
+
+@pytest.mark.django_db
+class TestUpgradeFlag:
+    def test_it_makes_the_customer_service_qualified_and_opens_a_handoff_to_sales(self, service_rep):
+        customer = lead_in_stage("customer")
+
+        result = upgrade_flag(lead_id=customer.pk, user=service_rep, wants="40 more seats", urgency="high", note="Q3")
+
+        customer.refresh_from_db()
+        assert customer.stage == "service_qualified"
+        assert customer.owner is None
+        handoff = result.handoff
+        assert (handoff.kind, handoff.status, handoff.opened_by) == (
+            HandoffKind.SERVICE_TO_SALES,
+            HandoffStatus.OPEN,
+            service_rep,
+        )
+        change = StageChange.objects.filter(lead=customer).first()
+        assert (change.from_stage, change.to_stage, change.actor) == ("customer", "service_qualified", service_rep)
+        assert "40 more seats" in change.reason
+        assert (result.flag.wants, result.flag.urgency, result.flag.handoff) == ("40 more seats", "high", handoff)
+
+    def test_it_says_what_is_missing(self, service_rep):
+        customer = lead_in_stage("customer")
+        with pytest.raises(ReasonRequired):
+            upgrade_flag(lead_id=customer.pk, user=service_rep, wants=" ", urgency="high")
+
+    @pytest.mark.parametrize("stage", ["sql", "mql", "service_qualified"])
+    def test_only_a_customer_can_be_flagged(self, service_rep, stage):
+        lead = lead_in_stage(stage)
+        with pytest.raises(NotPermitted, match="Only a customer"):
+            upgrade_flag(lead_id=lead.pk, user=service_rep, wants="x", urgency="high")
+
+    @pytest.mark.parametrize("role_fixture", ["sales_rep", "marketer"])
+    def test_other_roles_cannot_flag(self, request, role_fixture):
+        user = request.getfixturevalue(role_fixture)
+        customer = lead_in_stage("customer")
+        with pytest.raises(NotPermitted):
+            upgrade_flag(lead_id=customer.pk, user=user, wants="x", urgency="high")
+
+
+@pytest.mark.django_db
+class TestServicePages:
+    def test_search_finds_by_company_customers_first(self, service_client):
+        lead_in_stage("mql", email="a@initech.example", company="Initech")
+        lead_in_stage("customer", email="b@initech.example", company="Initech")
+
+        response = service_client.get(reverse("service-search"), {"q": "initech"})
+
+        assert [lead.email for lead in response.context["results"]] == ["b@initech.example", "a@initech.example"]
+        assert response.content.decode().count('data-testid="flag-upgrade"') == 1
+
+    def test_a_flag_from_the_page_lands_in_the_sales_queue(self, service_client, client, sales_rep):
+        customer = lead_in_stage("customer", email="c@globex.example")
+
+        response = service_client.post(
+            reverse("service-flag", args=[customer.pk]),
+            {"wants": "Enterprise plan", "urgency": "high", "note": "Renewal in May", "consent": "1"},
+        )
+
+        assert response.status_code == 302
+        assert response.url == reverse("service-flags")
+        client.force_login(sales_rep)
+        queue = client.get(reverse("sales-queue"))
+        assert [h.lead.email for h in queue.context["rows"]] == ["c@globex.example"]
+
+    def test_the_flag_needs_the_customers_consent(self, service_client):
+        customer = lead_in_stage("customer")
+        response = service_client.post(
+            reverse("service-flag", args=[customer.pk]), {"wants": "More", "urgency": "high"}, follow=True
+        )
+        assert "Ask the customer first" in response.content.decode()
+        customer.refresh_from_db()
+        assert customer.stage == "customer"
+
+    def test_the_flags_page_says_what_became_of_each(self, service_client, service_rep, sales_rep):
+        waiting = lead_in_stage("customer", email="w@x.example")
+        worked = lead_in_stage("customer", email="k@x.example")
+        upgrade_flag(lead_id=waiting.pk, user=service_rep, wants="More seats", urgency="low")
+        upgrade_flag(lead_id=worked.pk, user=service_rep, wants="SSO", urgency="high")
+        lead_claim(lead_id=worked.pk, user=sales_rep)
+
+        response = service_client.get(reverse("service-flags"))
+
+        outcomes = {flag.lead.email: flag.outcome[1] for flag in response.context["flags"]}
+        assert outcomes["w@x.example"] == "Waiting in the sales queue"
+        assert outcomes["k@x.example"].startswith("Being worked by")
+        assert UpgradeFlag.objects.count() == 2
+
+    def test_the_pql_list(self, service_client):
+        lead_in_stage("pql", email="p@x.example")
+        lead_in_stage("sql", email="s@x.example")
+        response = service_client.get(reverse("service-pqls"))
+        assert [lead.email for lead in response.context["leads"]] == ["p@x.example"]
+
+    @pytest.mark.parametrize("name", ["service-search", "service-flags", "service-pqls"])
+    def test_sales_is_refused_the_service_pages(self, client, sales_rep, name):
+        client.force_login(sales_rep)
+        assert client.get(reverse(name)).status_code == 403
+
+    def test_sales_cannot_flag_from_the_page(self, client, sales_rep):
+        customer = lead_in_stage("customer")
+        client.force_login(sales_rep)
+        # A customer is not in a rep's view (not in the queue, not theirs): it does not exist for them.
+        response = client.post(reverse("service-flag", args=[customer.pk]), {"wants": "x", "consent": "1"})
+        assert response.status_code == 404
+        assert Handoff.objects.filter(lead=customer, status=HandoffStatus.OPEN).count() == 0
