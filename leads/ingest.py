@@ -17,12 +17,12 @@ machine), so each write is a handful of statements whatever its size:
 Every write is one transaction, and scoring hears about new events only after it commits.
 """
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
@@ -120,7 +120,7 @@ def _announce_events_stored(lead_ids) -> None:
     """
     ids = sorted(set(lead_ids))
     if ids:
-        transaction.on_commit(partial(events_stored.send, sender=Lead, lead_ids=ids))
+        transaction.on_commit(functools.partial(events_stored.send, sender=Lead, lead_ids=ids))
 
 
 def _is_postgresql() -> bool:
@@ -134,32 +134,49 @@ def _adapt_datetime(value: datetime | None):
 # --- Leads ----------------------------------------------------------------------------------
 
 
+def _lead_columns() -> list:
+    return [f for f in Lead._meta.concrete_fields if not f.primary_key]
+
+
+@functools.cache
+def _lead_defaults(vendor: str) -> dict:
+    """The model's default of every other column, adapted for the database once per process."""
+    return {
+        f.column: f.get_db_prep_save(f.get_default(), connection)
+        for f in _lead_columns()
+        if not (getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False))
+    }
+
+
 def _lead_row(*, email: str, now: datetime, values: dict) -> dict:
     """Every column of a new lead: the model's defaults, then the given values, adapted for the DB.
 
     Built from the model so a column another app adds later (with a default) is filled too.
     """
+    defaults = _lead_defaults(connection.vendor)
     row = {}
-    for model_field in Lead._meta.concrete_fields:
-        if model_field.primary_key:
-            continue
+    for model_field in _lead_columns():
         name = model_field.attname
         if name in values:
-            value = values[name]
-        elif getattr(model_field, "auto_now", False) or getattr(model_field, "auto_now_add", False):
-            value = now
-        else:
-            value = model_field.get_default()
-        row[model_field.column] = model_field.get_db_prep_save(value, connection)
+            row[model_field.column] = model_field.get_db_prep_save(values[name], connection)
+        elif model_field.column in defaults:
+            row[model_field.column] = defaults[model_field.column]
+        else:  # auto_now / auto_now_add
+            row[model_field.column] = model_field.get_db_prep_save(now, connection)
     row["email"] = email
     return row
+
+
+def _lead_db_types() -> dict[str, str]:
+    return {f.column: f.db_type(connection) for f in _lead_columns()}
 
 
 def _quoted(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
-def _lead_upsert_sql(columns: list[str]) -> str:
+@functools.cache
+def _lead_upsert_sql(vendor: str, columns: tuple[str, ...]) -> str:
     table = _quoted(Lead._meta.db_table)
     keep_unless_empty = [
         f"{_quoted(c)} = CASE WHEN EXCLUDED.{_quoted(c)} <> '' THEN EXCLUDED.{_quoted(c)} ELSE t.{_quoted(c)} END"
@@ -169,7 +186,7 @@ def _lead_upsert_sql(columns: list[str]) -> str:
         f"{_quoted(c)} = CASE WHEN t.{_quoted(c)} = '' THEN EXCLUDED.{_quoted(c)} ELSE t.{_quoted(c)} END"
         for c in LEAD_ATTRIBUTION_FIELDS
     ]
-    created = "(xmax = 0)" if _is_postgresql() else "created_at"
+    created = "(xmax = 0)" if vendor == "postgresql" else "created_at"
     return (
         f"INSERT INTO {table} AS t ({', '.join(_quoted(c) for c in columns)}) "
         f"VALUES ({', '.join(['%s'] * len(columns))}) "
@@ -226,7 +243,7 @@ def lead_upsert(*, email: str, fields: dict, consent: bool = False, activity_at:
     row = _lead_row(email=email, now=now, values=values)
     columns = list(row)
     with connection.cursor() as cursor:
-        cursor.execute(_lead_upsert_sql(columns), [*row.values(), bool(explicit_domain)])
+        cursor.execute(_lead_upsert_sql(connection.vendor, tuple(columns)), [*row.values(), bool(explicit_domain)])
         lead_id, stage, created = cursor.fetchone()
     if not _is_postgresql():
         # SQLite has no xmax: the row is new when its created_at is the one just sent.
@@ -240,11 +257,17 @@ def lead_upsert(*, email: str, fields: dict, consent: bool = False, activity_at:
 def _leads_for_emails(emails: set[str]) -> dict[str, int]:
     """Lead ids by email, creating the leads that do not exist yet (sorted, so concurrent batches
     insert the same new emails in the same order)."""
-    found = dict(Lead.objects.filter(email__in=emails).values_list("email", "id"))
+    found = _lead_ids_by_email(emails)
     missing = sorted(emails - found.keys())
     if not missing:
         return found
     now = timezone.now()
+    if _is_postgresql():
+        found.update(_leads_create_postgresql(missing, now))
+        raced = set(missing) - found.keys()
+        if raced:  # created by a concurrent request after our SELECT: read them now that they committed
+            found.update(_lead_ids_by_email(raced))
+        return found
     rows = [
         _lead_row(
             email=email,
@@ -268,6 +291,54 @@ def _leads_for_emails(emails: set[str]) -> dict[str, int]:
     return found
 
 
+def _lead_ids_by_email(emails: set[str]) -> dict[str, int]:
+    if not _is_postgresql():
+        return dict(Lead.objects.filter(email__in=emails).values_list("email", "id"))
+    # One JSON parameter instead of IN (%s, %s, ...): a thousand placeholders cost more to
+    # render client-side than the query costs to run.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT email, id FROM {_quoted(Lead._meta.db_table)} "
+            "WHERE email = ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb)))",
+            [_json(sorted(emails))],
+        )
+        return dict(cursor.fetchall())
+
+
+def _existing_lead_ids(lead_ids: set[int]) -> set[int]:
+    if not _is_postgresql():
+        return set(Lead.objects.filter(pk__in=lead_ids).values_list("id", flat=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {_quoted(Lead._meta.db_table)} "
+            "WHERE id = ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb)::bigint))",
+            [_json(sorted(lead_ids))],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _leads_create_postgresql(emails: list[str], now: datetime) -> dict[str, int]:
+    """New leads for sorted emails in one INSERT ... SELECT FROM jsonb_to_recordset: one JSON
+    parameter, every other column one constant, whatever the number of leads."""
+    template = _lead_row(email="", now=now, values={"score_stale": True, "score_stale_since": now})
+    types = _lead_db_types()
+    varying = ("email", "company_domain")
+    constants = [c for c in template if c not in varying]
+    columns = [*varying, *constants]
+    select = ["u.email", "u.company_domain"] + [f"CAST(%s AS {types[c]})" for c in constants]
+    sql = (
+        f"INSERT INTO {_quoted(Lead._meta.db_table)} ({', '.join(_quoted(c) for c in columns)}) "
+        f"SELECT {', '.join(select)} FROM jsonb_to_recordset(%s::jsonb) AS u(email text, company_domain text) "
+        "ORDER BY u.email ON CONFLICT (email) DO NOTHING RETURNING email, id"
+    )
+    params = [template[c] for c in constants] + [
+        _json([{"email": e, "company_domain": email_domain(e)} for e in emails])
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return dict(cursor.fetchall())
+
+
 def _leads_touch(activity: dict[int, datetime]) -> None:
     """Last activity moves forward and the score is marked stale: one statement for all leads,
     joined in id order (so concurrent batches lock shared leads in the same order)."""
@@ -275,8 +346,8 @@ def _leads_touch(activity: dict[int, datetime]) -> None:
     lead_ids = sorted(activity)
     params = [value for lead_id in lead_ids for value in (lead_id, _adapt_datetime(activity[lead_id]))]
     if _is_postgresql():
-        rows = ", ".join(["(%s::bigint, %s::timestamptz)"] * len(lead_ids))
-        values = f"(SELECT * FROM (VALUES {rows}) AS x(id, at))"
+        values = "(SELECT * FROM jsonb_to_recordset(%s::jsonb) AS x(id bigint, at timestamptz))"
+        params = [_json([{"id": lead_id, "at": activity[lead_id].isoformat()} for lead_id in lead_ids])]
     else:
         rows = ", ".join(["(%s, %s)"] * len(lead_ids))
         values = f"(SELECT column1 AS id, column2 AS at FROM (VALUES {rows}))"
@@ -319,7 +390,7 @@ def submission_ingest(
 ) -> SubmissionResult:
     """Store a form submission: the lead (created or updated), the raw submission and a
     form_submitted event, all or nothing; scoring is told after commit."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         lead = lead_upsert(email=email, fields=fields, consent=consent, activity_at=submitted_at)
         submission = Submission.objects.create(
             lead_id=lead.lead_id,
@@ -393,9 +464,9 @@ def events_ingest(*, items: list[tuple[int, EventInput]]) -> list[EventOutcome]:
     the batch, is a duplicate. Returns one outcome per item, in the given order.
     """
     outcomes: dict[int, EventOutcome] = {}
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         wanted_ids = {item.lead_id for _, item in items if item.lead_id is not None}
-        known_ids = set(Lead.objects.filter(pk__in=wanted_ids).values_list("id", flat=True)) if wanted_ids else set()
+        known_ids = _existing_lead_ids(wanted_ids) if wanted_ids else set()
         emails = {item.email for _, item in items if item.email is not None}
         lead_by_email = _leads_for_emails(emails) if emails else {}
 
@@ -437,6 +508,8 @@ def _events_insert(rows: list[tuple[int, int, EventInput]]) -> set[tuple[str, st
         return set()
     now = _adapt_datetime(timezone.now())
     ordered = sorted(rows, key=lambda row: (row[2].external_id is None, row[2].source, row[2].external_id or ""))
+    if _is_postgresql():
+        return _events_insert_postgresql(ordered, now)
     json_placeholder = "CAST(%s AS jsonb)" if _is_postgresql() else "%s"
     placeholders = f"(%s, %s, %s, {json_placeholder}, %s, %s, %s)"
     params: list = []
@@ -476,3 +549,38 @@ def lead_update_fields(*, lead_id: int, changes: dict) -> None:
             setattr(lead, name, value)
         lead.save(update_fields=[*changes, "company_domain", "updated_at"])
         lead_mark_score_stale(lead_ids=[lead.pk])
+
+
+def _events_insert_postgresql(ordered: list[tuple[int, int, EventInput]], now: datetime) -> set[tuple[str, str]]:
+    """One INSERT ... SELECT FROM jsonb_to_recordset(one JSON parameter), whatever the batch size.
+
+    A JSON document is the cheapest way to ship many rows through a client-side-bound query:
+    json.dumps runs in C and PostgreSQL parses it fast, while thousands of placeholders (or
+    array parameters) are rendered value by value in Python.
+    """
+    rows = [
+        {
+            "lead_id": lead_id,
+            "event_type": item.event_type,
+            "occurred_at": item.occurred_at.isoformat(),
+            "properties": item.properties,
+            "source": item.source,
+            "external_id": item.external_id,
+        }
+        for _, lead_id, item in ordered
+    ]
+    sql = (
+        f"INSERT INTO {_quoted(EngagementEvent._meta.db_table)} "
+        "(lead_id, event_type, occurred_at, properties, source, external_id, received_at) "
+        "SELECT u.lead_id, u.event_type, u.occurred_at, u.properties, u.source, u.external_id, %s "
+        "FROM jsonb_to_recordset(%s::jsonb) "
+        "AS u(lead_id bigint, event_type text, occurred_at timestamptz, properties jsonb, "
+        "source text, external_id text) "
+        "ON CONFLICT DO NOTHING RETURNING source, external_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [now, _json(rows)])
+        return {(source, external_id) for source, external_id in cursor.fetchall() if external_id is not None}
+
+
+_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
