@@ -157,6 +157,10 @@ class RuleSet:
         """Event types that can change a score or a stage: the worker loads only these."""
         return frozenset(self.rules_by_event_type) | self.high_intent_event_types | self.pql_event_types
 
+    def property_keys(self) -> tuple[str, ...]:
+        """The event properties some rule looks at."""
+        return tuple(sorted({rule.property_key for rule in self.engagement_rules if rule.property_key}))
+
     def event_types_with_property_rules(self) -> frozenset[str]:
         """Event types whose properties a rule looks at: the worker loads properties only for these."""
         return frozenset(rule.event_type for rule in self.engagement_rules if rule.property_key)
@@ -215,7 +219,11 @@ def round_half_away(value: float) -> int:
 
 
 def score_lead(lead: LeadFacts, events: Iterable[Event], ruleset: RuleSet, now: float) -> ScoreResult:
-    """Score one lead from all of its events. Deterministic for a given `now`."""
+    """Score one lead from all of its events. Deterministic for a given `now`.
+
+    `events` may be Event tuples or plain tuples in the same order (the worker passes database
+    rows as they come, without building an object per event).
+    """
     breakdown: list[dict] = []
     fit = 0
     for rule in ruleset.fit_rules:
@@ -232,9 +240,8 @@ def score_lead(lead: LeadFacts, events: Iterable[Event], ruleset: RuleSet, now: 
     fresh_high_intent: set[str] = set()
     fresh_product = False
     pow_ = math.pow
-    for event in events:
-        event_type = event.event_type
-        if event.received_at > since:
+    for event_type, occurred_at, received_at, properties in events:
+        if received_at > since:
             if event_type in high_intent_types:
                 fresh_high_intent.add(event_type)
             if event_type in pql_types:
@@ -243,11 +250,11 @@ def score_lead(lead: LeadFacts, events: Iterable[Event], ruleset: RuleSet, now: 
         if not rules:
             continue
         for position, rule in rules:
-            if rule.property_key and not rule.matches(event.properties):
+            if rule.property_key and not rule.matches(properties):
                 continue
             points = rule.points
             if rule.half_life_days:
-                age_days = (now - event.occurred_at) / SECONDS_PER_DAY
+                age_days = (now - occurred_at) / SECONDS_PER_DAY
                 if age_days > 0:
                     points = points * pow_(0.5, age_days / rule.half_life_days)
             sums[position] = sums.get(position, 0.0) + points
