@@ -330,7 +330,11 @@ class Command(BaseCommand):
                 if role == Role.ADMIN:
                     user.is_staff = user.is_superuser = True
                 user.save()
-            user.groups.add(Group.objects.get(name=role.value))
+            try:
+                group = Group.objects.get(name=role.value)
+            except Group.DoesNotExist:
+                raise CommandError(f"The role group {role.value!r} is missing: run `manage.py migrate`.") from None
+            user.groups.add(group)
             users[username] = user
         return users
 
@@ -600,6 +604,7 @@ class Command(BaseCommand):
         change_times: list[StageChange] = []
         handoff_times: dict[int, Handoff] = {}
         lead_times: list[Lead] = []
+        sla_hours = dict(SlaPolicy.objects.values_list("kind", "hours_to_accept"))
         for plan in plans:
             if not plan.steps:
                 continue
@@ -627,12 +632,12 @@ class Command(BaseCommand):
                     open_handoff.decided_at = step.at  # settled by the move (won, rejected, cancelled)
                     open_handoff = None
                 if result.handoff is not None:
-                    # Keep the deadline the SLA policy gave (handoff_opened), relative to the planned time.
-                    opened, due = result.handoff.opened_at, result.handoff.due_at
+                    # The deadline the SLA policy gives, counted from the planned opening time.
+                    hours = sla_hours.get(result.handoff.kind)
                     open_handoff = Handoff(
                         pk=result.handoff.pk,
                         opened_at=step.at,
-                        due_at=step.at + (due - opened) if due and opened else None,
+                        due_at=step.at + timedelta(hours=hours) if hours is not None else None,
                         decided_at=None,
                     )
                     handoff_times[open_handoff.pk] = open_handoff
