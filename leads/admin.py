@@ -219,10 +219,11 @@ class LeadAdmin(admin.ModelAdmin):
         formset.save_m2m()
 
     def get_deleted_objects(self, objs, request):
-        # The stage history is never deleted on its own, but it goes with its lead when a lead is
-        # erased (someone asked to be forgotten): deleting a lead needs only delete_lead.
+        # Stage history and handoffs are never deleted on their own, but they go with their lead
+        # when a lead is erased (someone asked to be forgotten): that needs only delete_lead.
         deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
         perms_needed.discard(StageChange._meta.verbose_name)
+        perms_needed.discard(Handoff._meta.verbose_name)
         return deleted, model_count, perms_needed, protected
 
     def get_urls(self):
@@ -340,6 +341,9 @@ class HandoffAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # a handoff opens when a lead enters a sales stage (lead_transition)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # deleting an open handoff would strand its lead: in a sales stage, in no queue
 
 
 @admin.register(Note)

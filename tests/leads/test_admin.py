@@ -423,6 +423,16 @@ def test_a_handoffs_status_cannot_be_changed_in_the_admin(admin_client, worked_l
     assert handoff.decided_by is not None
 
 
+def test_a_handoff_cannot_be_deleted_on_its_own(admin_client):
+    lead = lead_in_stage("sql")
+    handoff = lead.handoffs.get()
+
+    response = admin_client.post(reverse("admin:leads_handoff_delete", args=[handoff.pk]), {"post": "yes"})
+
+    assert response.status_code == 403
+    assert Handoff.objects.filter(pk=handoff.pk, status=HandoffStatus.OPEN).exists()
+
+
 def test_a_submissions_payload_cannot_be_changed_in_the_admin(admin_client, worked_lead):
     submission = worked_lead.submissions.get()
     data = posted_form(admin_client.get(change_url(submission)))
@@ -452,6 +462,7 @@ def test_a_lead_with_history_can_be_erased_with_its_history(admin_client, worked
     assert response.status_code == 302
     assert not Lead.objects.filter(pk=worked_lead.pk).exists()
     assert not StageChange.objects.exists()
+    assert not Handoff.objects.exists()
     assert Submission.objects.get().lead is None  # the raw submission is kept, unlinked
 
 
