@@ -25,6 +25,7 @@ class NavItem:
 NAV_ITEMS: list[NavItem] = [
     NavItem("Pipeline", "home"),
     NavItem("MQLs", "mql-list", (MARKETING,), "Marketing"),
+    NavItem("Scoring rules", "scoring-rules", (MARKETING,), "Marketing"),
     NavItem("Sales queue", "sales-queue", (SALES,), "Sales"),
     NavItem("My leads", "sales-my-leads", (SALES,), "Sales"),
     NavItem("Find a customer", "service-search", (SERVICE,), "Service"),
