@@ -69,14 +69,21 @@ class Answer:
     replayed: bool = False
 
 
-def write_once(*, work: Callable[[], tuple[int, dict]], idempotency: Idempotency | None = None) -> Answer:
+def write_once(
+    *, work: Callable[[], tuple[int, dict]], idempotency: Idempotency | None = None, single_statement: bool = False
+) -> Answer:
     """Run `work` in one transaction and return its (status, body).
 
     With an Idempotency-Key the answer is stored in the same transaction, as its last statement.
     A concurrent or later request with the same key blocks on (or meets) the unique (scope, key)
     index, gets an IntegrityError, is rolled back whole, and replays the stored answer: one record,
     identical answers. Storing last rather than first keeps the common case at one extra statement.
+
+    `single_statement` says that `work` writes with one SQL statement, which is atomic on its own:
+    without an Idempotency-Key it then runs in autocommit, sparing the BEGIN and COMMIT round trips.
     """
+    if single_statement and idempotency is None and connection.get_autocommit():
+        return Answer(*work())
     for attempt in range(1, WRITE_ATTEMPTS + 1):
         try:
             with transaction.atomic():
@@ -385,6 +392,11 @@ class SubmissionResult:
     event_id: int
 
 
+def submission_is_single_statement() -> bool:
+    """True where submission_ingest writes with one statement (see write_once)."""
+    return _is_postgresql()
+
+
 def submission_ingest(
     *,
     form_name: str,
@@ -484,10 +496,11 @@ def _submission_ingest_postgresql(
         source,
         now,
     ]
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+    # One statement: atomic by itself, in the caller's transaction or in autocommit.
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         lead_id, stage, created, submission_id, event_id = cursor.fetchone()
-        _announce_events_stored([lead_id])
+    _announce_events_stored([lead_id])
     return SubmissionResult(
         lead_id=lead_id, stage=stage, created=bool(created), submission_id=submission_id, event_id=event_id
     )

@@ -87,9 +87,9 @@ class ApiView(GenericAPIView):
         )
 
     @staticmethod
-    def write(work, idempotency) -> Response:
+    def write(work, idempotency, single_statement: bool = False) -> Response:
         try:
-            answer = ingest.write_once(work=work, idempotency=idempotency)
+            answer = ingest.write_once(work=work, idempotency=idempotency, single_statement=single_statement)
         except ingest.IdempotencyKeyReused:
             raise IdempotencyConflict() from None
         response = Response(answer.body, status=answer.status)
@@ -193,7 +193,7 @@ class SubmissionCreateView(ApiView):
                 "submission_id": result.submission_id,
             }
 
-        return self.write(work, idempotency)
+        return self.write(work, idempotency, single_statement=ingest.submission_is_single_statement())
 
 
 # --- Events ---------------------------------------------------------------------------------
