@@ -147,6 +147,12 @@ def events_by_lead(lead_ids: Iterable[int], ruleset: engine.RuleSet) -> dict[int
             for row in rows:
                 result[row[0]].append(row[1:])  # (event_type, occurred_at, received_at, None)
             return result
+        if len(keys) == 1:  # the common case, without a generator per event
+            (key,) = keys
+            for row in rows:
+                value = row[5]
+                result[row[0]].append(row[1:5] if value is None else (row[1], row[2], row[3], {key: value}))
+            return result
         for row in rows:
             values = row[5:]
             if any(value is not None for value in values):
