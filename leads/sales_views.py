@@ -2,14 +2,17 @@
 notifications. Views validate, ask leads.policy, call one service and render; a refusal is shown
 in place (a 409/400/403 fragment for htmx, a message and a redirect otherwise)."""
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.timesince import timesince
 from django.views.decorators.http import require_POST
 
 from . import handoffs, policy, sales_selectors
@@ -82,7 +85,10 @@ def queue(request):
 
 def _claimed_by_text(lead: Lead) -> str:
     who = lead.owner.get_full_name() or lead.owner.get_username() if lead.owner else "a colleague"
-    ago = f" {timesince(lead.claimed_at)} ago" if lead.claimed_at else ""
+    ago = ""
+    if lead.claimed_at:
+        recent = timezone.now() - lead.claimed_at < timedelta(minutes=1)
+        ago = " just now" if recent else f" {naturaltime(lead.claimed_at)}"
     return f"Already claimed by {who}{ago}"
 
 

@@ -53,12 +53,11 @@ def flag_upgrade(request, lead_id: int):
     except LeadError as error:
         messages.error(request, error.message)
         return redirect(_back(request, fallback))
-    messages.success(
-        request,
-        format_html(
-            '{} is in the sales queue now. <a href="{}">Follow your flags</a>.', str(lead), reverse("service-flags")
-        ),
-    )
+    detail = lead_url(lead.pk)
+    confirmation = f"{lead} is in the sales queue now: the next free rep takes it from there."
+    if detail:
+        confirmation = format_html('{} <a href="{}">View the lead</a>.', confirmation, detail)
+    messages.success(request, confirmation)
     return redirect(reverse("service-flags"))
 
 

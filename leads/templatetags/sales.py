@@ -23,11 +23,11 @@ def sla_badge(handoff):
     now = timezone.now()
     exact = timezone.localtime(handoff.due_at).strftime("%Y-%m-%d %H:%M %Z")
     if handoff.due_at <= now:
-        css, text = "badge-danger", f"Overdue {timesince(handoff.due_at, now)}"
+        css, text = "badge-danger", f"Overdue {timesince(handoff.due_at, now, depth=1)}"
     elif handoff.due_at - now <= DUE_SOON:
-        css, text = "badge-warning", f"Due in {timeuntil(handoff.due_at, now)}"
+        css, text = "badge-warning", f"Due in {timeuntil(handoff.due_at, now, depth=1)}"
     else:
-        css, text = "badge-neutral", f"Due in {timeuntil(handoff.due_at, now)}"
+        css, text = "badge-neutral", f"Due in {timeuntil(handoff.due_at, now, depth=1)}"
     return format_html('<span class="badge {}" title="Due {}" data-testid="sla">{}</span>', css, exact, text)
 
 
@@ -38,7 +38,6 @@ def sales_actions(user, lead):
     return {
         "claim": lead.owner_id is None and is_sales and policy.why_not_claim(user, lead) is None,
         "release": lead.owner_id is not None and policy.why_not_release(user, lead) is None,
-        "close": is_sales and lead.owner_id is not None and policy.why_not_close(user, lead) is None,
         "next_step": is_sales and lead.owner_id == user.pk,
         "flag": policy.why_not_flag_upgrade(user, lead) is None,
     }

@@ -37,7 +37,7 @@ class TestClaimView:
         assert response.status_code == 409
         body = response.content.decode()
         assert f"Already claimed by {other_sales_rep.get_full_name()}" in body
-        assert "ago" in body
+        assert "just now" in body
         assert "Next lead" in body
         lead.refresh_from_db()
         assert lead.owner == other_sales_rep

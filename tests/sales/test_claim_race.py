@@ -1,0 +1,61 @@
+"""50 reps click Claim on one queue row at the same moment, on PostgreSQL, through the page."""
+
+import threading
+
+import pytest
+from django.db import connections
+from django.test import Client
+from django.urls import reverse
+
+from leads.models import Handoff, HandoffStatus, StageChange
+from tests.factories import UserFactory, lead_in_stage
+from tests.sales.conftest import HTMX
+
+
+# transactional_db: each thread's request commits on its own connection, as in production.
+# Serialized rollback restores the role groups the migrations made, for the tests that follow.
+@pytest.mark.postgres
+def test_fifty_concurrent_claims_through_the_queue_make_one_owner(transactional_db, django_db_serialized_rollback):
+    lead = lead_in_stage("sql")
+    handoff = Handoff.objects.get(lead=lead, status=HandoffStatus.OPEN)
+    changes_before = StageChange.objects.filter(lead=lead).count()
+    reps = [UserFactory(username=f"racer{i}", roles=["sales"]) for i in range(50)]
+    clients = []
+    for rep in reps:
+        client = Client()
+        client.force_login(rep)
+        clients.append(client)
+    url = reverse("sales-claim", args=[handoff.pk])
+    barrier = threading.Barrier(50)
+    answers: list = [None] * 50
+
+    def claim(i: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            response = clients[i].post(url, **HTMX)
+            answers[i] = (response.status_code, response.content.decode())
+        except Exception as error:
+            answers[i] = (None, repr(error))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a claim hung (deadlock?)"
+
+    statuses = [status for status, _ in answers]
+    assert statuses.count(200) == 1, answers
+    assert statuses.count(409) == 49, answers
+    lead.refresh_from_db()
+    winner = reps[statuses.index(200)]
+    assert lead.owner == winner
+    # One audit row of the claim: the handoff accepted by the winner, and no other handoff written.
+    assert list(Handoff.objects.filter(lead=lead).values_list("status", "decided_by")) == [
+        (HandoffStatus.ACCEPTED, winner.pk)
+    ]
+    assert StageChange.objects.filter(lead=lead).count() == changes_before
+    refusals = [body for status, body in answers if status == 409]
+    assert all(f"Already claimed by {winner.get_full_name()}" in body for body in refusals)
