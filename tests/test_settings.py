@@ -14,8 +14,13 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 STRONG_KEY = "k7#Qv9zL!p2Xw@4mR8sT$1nB6yF0hJ3cE5gA^uD*oK&iW(eZ)xV-qN+tY=rM_lP"
 
 
+# Variables this test sets itself, and DJANGO_ALLOW_ASYNC_UNSAFE, which the browser tests put in
+# this process's environment for Playwright and which check --deploy rightly rejects.
+NOT_INHERITED = {"SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+
+
 def manage_check(*args: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {key: value for key, value in os.environ.items() if key not in {"SECRET_KEY", "DEBUG", "ALLOWED_HOSTS"}}
+    clean = {key: value for key, value in os.environ.items() if key not in NOT_INHERITED}
     return subprocess.run(
         [sys.executable, "manage.py", "check", *args],
         cwd=BASE_DIR,
