@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from django.db import close_old_connections
+from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -42,7 +42,8 @@ def no_stale_leads() -> bool:
 
 
 def assert_every_lead_matches_a_from_scratch_recompute():
-    for lead in Lead.objects.all():
+    assert not Lead.objects.filter(scored_at__isnull=True, events__isnull=False).exists()
+    for lead in Lead.objects.filter(scored_at__isnull=False):
         expected = from_scratch(lead)
         assert (lead.fit_score, lead.engagement_score, lead.score) == (
             expected.fit,
@@ -146,13 +147,15 @@ def test_a_worker_killed_mid_burst_loses_nothing(live_celery_worker):
     def burst():
         nonlocal sent
         try:
+            call = 0
             while sent < stop_at:
-                lead = leads[sent % len(leads)]
-                items = [event(kinds[(sent + k) % len(kinds)], days_ago=(sent % 7)) for k in range(50)]
+                lead = leads[call % len(leads)]
+                items = [event(kinds[(call + k) % len(kinds)], days_ago=(call % 7)) for k in range(50)]
                 events_record(lead=lead, events=items)
                 sent += len(items)
+                call += 1
         finally:
-            close_old_connections()
+            connection.close()  # this thread's own connection
 
     producer = threading.Thread(target=burst)
     producer.start()
@@ -202,4 +205,5 @@ def test_publishing_rescores_every_lead_in_the_background(live_celery_worker):
 
     wait_until(finished, 30, live_celery_worker, "the rescore finished")
     assert (job.done, job.total, job.moved) == (30, 30, 30)
+    draft.refresh_from_db()
     assert set(Lead.objects.values_list("score_ruleset_version", "stage")) == {(draft.version, "mql")}
