@@ -53,6 +53,11 @@ def mql_list(request):
     form = _filter_form(request.GET)
     filters = form.filters()
     query = selectors.filters_query(filters)
+    if not form.errors and any(value == "" for value in request.GET.values()):
+        # The filter form sends its empty fields too: answer with the short URL worth sharing.
+        cursor = {key: request.GET[key] for key in ("after", "before") if request.GET.get(key)}
+        joiner = "&" if query and cursor else ""
+        return redirect(_list_url(query + joiner + urlencode(cursor)) if cursor else _list_url(query))
     leads = selectors.leads_filtered(filters=filters, user=request.user)
     page = selectors.lead_page(
         leads,

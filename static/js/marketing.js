@@ -2,7 +2,19 @@
 (function () {
   "use strict";
 
+  // The bulk bar says how many rows are checked: <span class="bulkbar-count"> in a form.bulk-form.
+  function updateCount(form) {
+    if (!form) return;
+    var count = form.querySelectorAll('tbody input[name="lead"]:checked').length;
+    form.querySelectorAll(".bulkbar-count").forEach(function (el) {
+      el.textContent = String(count);
+    });
+  }
+
   // A header checkbox selects every row of its table: <input type="checkbox" data-select-all>.
+  document.addEventListener("change", function (event) {
+    updateCount(event.target.closest("form.bulk-form"));
+  });
   document.addEventListener("change", function (event) {
     var all = event.target.closest("[data-select-all]");
     if (all) {
@@ -10,6 +22,7 @@
       table.querySelectorAll('tbody input[type="checkbox"]').forEach(function (box) {
         box.checked = all.checked;
       });
+      updateCount(all.closest("form.bulk-form"));
       return;
     }
     var box = event.target.closest('tbody input[type="checkbox"]');

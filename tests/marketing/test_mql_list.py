@@ -194,3 +194,11 @@ def test_builtin_tabs_and_the_active_one(marketer_client):
     for name in ("All MQLs", "Unassigned", "New today", "High score"):
         assert f">{name}</a>" in html
     assert 'aria-current="page">Unassigned</a>' in html
+
+
+def test_the_filter_form_lands_on_the_short_url(marketer_client):
+    response = marketer_client.get(
+        URL, {"q": "", "stage": "mql", "source": "webinar", "score_max": "", "sort": "score"}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == URL + "?source=webinar"

@@ -1,0 +1,152 @@
+"""A marketer's day in a real browser: the MQL list, a lead's score, bulk handoff, export, scoring rules.
+
+Screenshots of every page land in artifacts/screenshots/ (see conftest.py).
+"""
+
+import csv
+import io
+
+from leads.models import Handoff, Lead, StageChange
+from scoring.models import RescoreJob, RuleSet, RuleSetStatus
+
+
+def open_mql_list(page, live_server):
+    page.goto(f"{live_server.url}/")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="MQLs").click()
+    page.wait_for_url(f"{live_server.url}/marketing/mqls/")
+
+
+def test_marketer_reviews_mqls_hands_two_to_sales_exports_and_changes_the_rules(
+    page, live_server, demo_data, login, shot
+):
+    login(page, "marketer")
+    open_mql_list(page, live_server)
+    assert page.locator("h1").inner_text() == "MQLs"
+    assert page.locator("[data-testid=view-tabs] [aria-current=page]").inner_text() == "All MQLs"
+    mqls = list(Lead.objects.filter(stage="mql").order_by("-score", "-id"))
+    assert len(mqls) >= 3, "the demo data has MQLs to review"
+    shot(page, "1-mql-list")
+
+    # Filter: score at least the third best, through the filter form; the filter becomes a chip.
+    floor = mqls[2].score
+    page.locator(".filters-summary").click()
+    page.fill("#id_score_min", str(floor))
+    page.get_by_role("button", name="Apply filters").click()
+    page.wait_for_url(f"{live_server.url}/marketing/mqls/?score_min={floor}")  # the short URL to share
+    chip = page.locator("[data-testid=chips] .chip")
+    assert chip.count() == 1
+    assert f"Score at least: {floor}" in chip.inner_text()
+    expected = [lead.pk for lead in mqls if lead.score >= floor]
+    shown = [
+        int(v)
+        for v in page.locator("[data-testid=mql-table] tbody tr").evaluate_all("rows => rows.map(r => r.dataset.lead)")
+    ]
+    assert shown == expected
+    shot(page, "2-mql-filtered")
+    filtered_url = page.url
+
+    # Open the best lead and read why it scored what it did.
+    best = mqls[0]
+    page.locator(f"tr[data-lead='{best.pk}'] .cell-lead a").click()
+    page.wait_for_url(f"{live_server.url}/leads/{best.pk}/")
+    assert page.locator("[data-testid=score-total]").inner_text() == str(best.score)
+    page.get_by_text("Why this score").click()
+    breakdown = page.locator("[data-testid=why-score] table")
+    assert breakdown.is_visible()
+    for item in best.score_breakdown:
+        assert item["rule"] in breakdown.inner_text()
+    assert f"v{best.score_ruleset_version}" in page.locator("[data-testid=score-card]").inner_text()
+    assert page.locator("[data-testid=timeline] li").count() > 0
+    shot(page, "3-lead-detail")
+
+    # Back to the filtered list; hand the first two to sales in one go.
+    page.get_by_role("link", name="← Back to the list").click()
+    page.wait_for_url(filtered_url)
+    first, second = expected[0], expected[1]
+    assert not page.locator("[data-testid=bulkbar]").is_visible()
+    page.locator(f"tr[data-lead='{first}'] input[name=lead]").check()
+    page.locator(f"tr[data-lead='{second}'] input[name=lead]").check()
+    bar = page.locator("[data-testid=bulkbar]")
+    assert bar.is_visible()
+    assert bar.locator(".bulkbar-count").inner_text() == "2"
+    shot(page, "4-mql-selected")
+    bar.get_by_role("button", name="Hand off to sales").click()
+    page.wait_for_load_state()
+    assert "Hand off to sales: 2 updated, 0 skipped" in page.locator(".messages").inner_text()
+    assert set(Lead.objects.filter(pk__in=[first, second]).values_list("stage", flat=True)) == {"sql"}
+    assert Handoff.objects.filter(lead_id__in=[first, second], status="open").count() == 2
+    assert (
+        StageChange.objects.filter(lead_id__in=[first, second], to_stage="sql", actor__username="marketer").count() == 2
+    )
+    shot(page, "5-bulk-result")
+
+    # Export the filtered list (the two handed off are no longer MQLs).
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Export CSV").click()
+    download = download_info.value
+    with open(download.path(), encoding="utf-8") as file:
+        rows = list(csv.DictReader(io.StringIO(file.read())))
+    assert download.suggested_filename == "leads.csv"
+    assert sorted(int(row["id"]) for row in rows) == sorted(expected[2:])
+    assert {row["stage"] for row in rows} <= {"mql"}
+
+    # Scoring rules: edit a rule in a draft, preview, publish, watch the rescore finish.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Scoring rules").click()
+    page.wait_for_url(f"{live_server.url}/scoring/")
+    shot(page, "6-scoring-published")
+    page.locator("[data-testid=start-draft]").click()
+    page.wait_for_load_state()
+    draft = RuleSet.objects.get(status=RuleSetStatus.DRAFT)
+    rule = draft.engagement_rules.get(event_type="webinar_attended")
+    row = page.locator(f"[data-testid=engagement-rules] li[data-rule='{rule.pk}']")
+    row.locator("summary").click()
+    row.locator(f"#id_engagement-{rule.pk}-points").fill(str(rule.points + 15))
+    row.get_by_role("button", name="Save rule").click()
+    page.wait_for_load_state()
+    assert f"Rule “{rule.name}” saved in the draft." in page.locator(".messages").inner_text()
+    rule.refresh_from_db()
+    assert rule.points == draft.based_on.engagement_rules.get(event_type="webinar_attended").points + 15
+
+    page.locator("[data-testid=run-preview]").click()
+    preview = page.locator("[data-testid=preview]")
+    preview.wait_for()
+    assert preview.locator("svg.chart").count() == 1
+    assert preview.locator("[data-testid=preview-stages] tbody tr").count() == 7
+    shot(page, "7-scoring-preview")
+
+    page.locator("[data-testid=publish]").click()
+    page.wait_for_load_state()
+    progress = page.locator("[data-testid=rescore]")
+    progress.wait_for()
+    page.wait_for_selector("[data-testid=rescore][data-status=done]", timeout=30_000)
+    job = RescoreJob.objects.get(ruleset=draft)
+    assert job.status == "done" and job.done == job.total == Lead.objects.count()
+    assert f"{job.total} of {job.total} leads" in progress.inner_text()
+    draft.refresh_from_db()
+    assert draft.status == RuleSetStatus.PUBLISHED
+    shot(page, "8-rescore-done")
+
+
+def test_the_mql_list_and_a_lead_on_a_phone(phone_page, live_server, demo_data, login, shot):
+    login(phone_page, "marketer")
+    phone_page.goto(f"{live_server.url}/marketing/mqls/")
+    assert phone_page.locator("[data-testid=mql-table] tbody tr").count() > 0
+    # Nothing wider than the screen but the table's own scroller.
+    assert phone_page.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(phone_page, "mql-list")
+    lead = Lead.objects.filter(stage="mql").order_by("-score").first()
+    phone_page.goto(f"{live_server.url}/leads/{lead.pk}/")
+    assert phone_page.locator("[data-testid=score-card]").is_visible()
+    assert phone_page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_keyboard_reaches_the_bulk_actions(page, live_server, demo_data, login):
+    login(page, "marketer")
+    page.goto(f"{live_server.url}/marketing/mqls/")
+    page.locator("tbody input[name=lead]").first.focus()
+    page.keyboard.press("Space")
+    page.keyboard.press("Tab")  # the focus moves on; the bar is there once a row is checked
+    assert page.locator("[data-testid=bulkbar]").is_visible()
+    handoff = page.locator("[data-testid=bulkbar]").get_by_role("button", name="Hand off to sales")
+    handoff.focus()
+    assert page.evaluate("document.activeElement.textContent") == "Hand off to sales"
