@@ -10,7 +10,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import validate_email
+from django.core.validators import URLValidator, validate_email
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -75,7 +75,14 @@ class SubmissionInSerializer(serializers.Serializer):
     utm_term = serializers.CharField(max_length=200, required=False, allow_blank=True)
     utm_content = serializers.CharField(max_length=200, required=False, allow_blank=True)
     consent = serializers.BooleanField(required=False, default=False, help_text="Consent to marketing.")
-    page_url = serializers.URLField(max_length=2000, required=False, allow_blank=True, default="")
+    page_url = serializers.URLField(
+        max_length=2000,
+        required=False,
+        allow_blank=True,
+        default="",
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="The http(s) page the form was on.",
+    )
     submitted_at = serializers.DateTimeField(required=False, help_text="When the form was sent; default: now.")
     fields = serializers.DictField(
         required=False, default=dict, help_text="Any other form fields, stored with the raw submission."
@@ -93,6 +100,123 @@ class SubmissionInSerializer(serializers.Serializer):
         if value > timezone.now() + FUTURE_TOLERANCE:
             raise serializers.ValidationError("This time is in the future.")
         return value
+
+
+SUBMISSION_TEXT_FIELDS = {
+    "form_name": 200,
+    "first_name": 100,
+    "last_name": 100,
+    "company": 200,
+    "company_domain": 200,
+    "job_title": 200,
+    "phone": 50,
+    "industry": 100,
+    "source": 100,
+    "utm_source": 200,
+    "utm_medium": 200,
+    "utm_campaign": 200,
+    "utm_term": 200,
+    "utm_content": 200,
+}
+TRUE_VALUES = {True, "true", "True", "TRUE", "1", "yes", "on"}
+FALSE_VALUES = {False, "false", "False", "FALSE", "0", "no", "off", "", None}
+_url_validator = URLValidator(schemes=["http", "https"])
+
+
+def validate_submission(raw) -> tuple[dict | None, dict]:
+    """The rules of SubmissionInSerializer as a plain function, for the API's hottest path.
+
+    A DRF serializer builds and deep-copies its twenty fields on every request: about a
+    millisecond of CPU, as much as the rest of the request. A test keeps the two in step.
+    """
+    if not isinstance(raw, dict):
+        return None, {"non_field_errors": ["Send the submission as a JSON object."]}
+    data: dict = {}
+    errors: dict[str, list[str]] = {}
+    for name, max_length in SUBMISSION_TEXT_FIELDS.items():
+        value = raw.get(name)
+        if value is None:
+            value = ""
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
+        elif not isinstance(value, str):
+            errors[name] = ["Not a valid string."]
+            continue
+        value = value.strip()
+        if len(value) > max_length:
+            errors[name] = [f"Ensure this field has no more than {max_length} characters."]
+        data[name] = value
+    if not data.get("form_name") and "form_name" not in errors:
+        errors["form_name"] = ["This field is required."]
+
+    email = raw.get("email")
+    if not isinstance(email, str) or not email.strip():
+        errors["email"] = ["This field is required."]
+    else:
+        try:
+            data["email"] = clean_email(email)
+        except serializers.ValidationError as exc:
+            errors["email"] = [str(detail) for detail in exc.detail]
+
+    country = raw.get("country")
+    if country is not None and country != "":
+        if not isinstance(country, str) or len(country.strip()) != 2 or not country.strip().isalpha():
+            errors["country"] = ["Use a two-letter ISO 3166-1 code."]
+        else:
+            data["country"] = country.strip().upper()
+    else:
+        data["country"] = ""
+
+    size = raw.get("company_size")
+    if isinstance(size, str) and size.strip().isdigit():
+        size = int(size.strip())
+    if size is None or size == "":
+        data["company_size"] = None
+    elif isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= 10_000_000:
+        errors["company_size"] = ["A whole number from 0 to 10000000."]
+    else:
+        data["company_size"] = size
+
+    consent = raw.get("consent", False)
+    if isinstance(consent, list | dict):
+        errors["consent"] = ["Must be a valid boolean."]
+    elif consent in TRUE_VALUES:
+        data["consent"] = True
+    elif consent in FALSE_VALUES:
+        data["consent"] = False
+    else:
+        errors["consent"] = ["Must be a valid boolean."]
+
+    page_url = raw.get("page_url") or ""
+    if not isinstance(page_url, str) or len(page_url) > 2000:
+        errors["page_url"] = ["Enter a valid URL of at most 2000 characters."]
+    elif page_url:
+        try:
+            _url_validator(page_url)
+            data["page_url"] = page_url
+        except DjangoValidationError:
+            errors["page_url"] = ["Enter a valid URL."]
+    else:
+        data["page_url"] = ""
+
+    submitted_at = raw.get("submitted_at")
+    if submitted_at is not None:
+        try:
+            data["submitted_at"] = _parse_datetime(submitted_at)
+            if data["submitted_at"] > timezone.now() + FUTURE_TOLERANCE:
+                errors["submitted_at"] = ["This time is in the future."]
+        except (ValueError, TypeError, OverflowError):
+            errors["submitted_at"] = ["An ISO 8601 date and time is required, e.g. 2026-01-31T12:00:00Z."]
+
+    extra = raw.get("fields", {})
+    if not isinstance(extra, dict):
+        errors["fields"] = [f"Expected a JSON object, got {type(extra).__name__}."]
+    else:
+        data["fields"] = extra
+
+    if errors:
+        return None, errors
+    return data, {}
 
 
 class SubmissionOutSerializer(serializers.Serializer):

@@ -55,6 +55,7 @@ from .serializers import (
     SubmissionOutSerializer,
     TransitionInSerializer,
     validate_event,
+    validate_submission,
 )
 from .throttling import ApiRateThrottle
 
@@ -163,9 +164,9 @@ class SubmissionCreateView(ApiView):
         tags=["integrations"],
     )
     def post(self, request):
-        serializer = SubmissionInSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data, errors = validate_submission(request.data)
+        if errors:
+            raise ValidationError(errors)
         api_key = request_api_key(request)
         if api_key is not None and api_key.form_name and data["form_name"] != api_key.form_name:
             raise NotPermitted(f"This key may only post submissions for the form {api_key.form_name!r}.")

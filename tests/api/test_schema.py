@@ -111,3 +111,38 @@ def test_the_event_documentation_matches_the_runtime_validator():
         now=timezone.now(),
     )
     assert item is not None and not errors
+
+
+SUBMISSION_SAMPLES = [
+    {"form_name": "f", "email": "a@b.co"},
+    {"form_name": "f", "email": "a@b.co", "company_size": "12", "consent": "true", "country": "de"},
+    {"form_name": "f", "email": "a@b.co", "company_size": True},
+    {"form_name": "f", "email": "a@b.co", "consent": "maybe"},
+    {"form_name": "f", "email": "a@b.co", "first_name": ["x"]},
+    {"form_name": "f", "email": "a@b.co", "page_url": "ftp://x.example/"},
+    {"form_name": "f", "email": "a@b.co", "submitted_at": "2026-01-01T00:00:00+02:00"},
+    {"form_name": "  ", "email": "a@b.co"},
+    {"form_name": "f", "email": "a@b.co", "fields": []},
+    {"form_name": "f", "email": "a@b.co", "phone": 12345},
+]
+
+
+@pytest.mark.parametrize("sample", SUBMISSION_SAMPLES)
+def test_the_submission_documentation_matches_the_runtime_validator(sample):
+    from leads.api.serializers import SubmissionInSerializer, validate_submission
+
+    serializer = SubmissionInSerializer(data=sample)
+    data, errors = validate_submission(sample)
+    assert serializer.is_valid() == (data is not None), (serializer.errors, errors)
+    if data is not None:
+        for name, value in serializer.validated_data.items():
+            assert data.get(name, "") == value or (value is None and not data.get(name)), name
+    else:
+        assert set(errors) == set(serializer.errors)
+
+
+def test_the_submission_validator_knows_every_documented_field():
+    from leads.api.serializers import SUBMISSION_TEXT_FIELDS, SubmissionInSerializer
+
+    handled = {*SUBMISSION_TEXT_FIELDS, "email", "country", "company_size", "consent", "page_url", "submitted_at"}
+    assert {*handled, "fields"} == set(SubmissionInSerializer().fields)
