@@ -3,7 +3,8 @@ from .api import admin as api_admin  # noqa: F401, I001  (registers the ApiKey a
 # The Django admin for staff: every leads model, with the lifecycle's rules kept. Stage and score
 # are read-only: a stage changes only through lead_transition (the "Move to stage" page calls it, so
 # an admin move is checked and audited like any other) and scores are written by the scoring engine.
-# Audit rows (StageChange) cannot be added, edited or deleted.
+# Audit rows (StageChange) and handoffs cannot be added or deleted by hand; they go only with their
+# lead when a lead is erased.
 
 from django import forms
 from django.contrib import admin, messages
