@@ -1,9 +1,9 @@
 """Small presentation helpers shared by every template: `{% load ui %}`."""
 
 from django import template
-from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.timesince import timesince, timeuntil
 
 register = template.Library()
 
@@ -18,8 +18,19 @@ def reltime(value):
         '<time class="reltime" datetime="{}" title="{}">{}</time>',
         local.isoformat(),
         local.strftime("%Y-%m-%d %H:%M %Z"),
-        naturaltime(value),
+        relative(value),
     )
+
+
+def relative(value, now=None) -> str:
+    """One unit is enough at a glance ("3 days ago", not "3 days, 4 hours ago"); hover for the rest."""
+    now = now or timezone.now()
+    delta = (now - value).total_seconds()
+    if abs(delta) < 60:
+        return "just now"
+    if delta > 0:
+        return f"{timesince(value, now, depth=1)} ago"
+    return f"in {timeuntil(value, now, depth=1)}"
 
 
 @register.inclusion_tag("partials/stage_badge.html")

@@ -15,6 +15,18 @@
     button.setAttribute("aria-label", show ? "Hide password" : "Show password");
   });
 
+  // "/" focuses the search box of the top bar, unless one is typing somewhere already.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+    var target = event.target;
+    if (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName)) return;
+    var search = document.getElementById("topbar-q");
+    if (!search) return;
+    event.preventDefault();
+    search.focus();
+    search.select();
+  });
+
   // A menu (<details class="menu">) closes on Escape and when clicking elsewhere.
   document.addEventListener("click", function (event) {
     document.querySelectorAll("details.menu[open]").forEach(function (menu) {
