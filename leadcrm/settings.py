@@ -192,7 +192,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # One name per choice set: stages and teams appear in many components.
-    "ENUM_NAME_OVERRIDES": {"StageEnum": "leads.stages.STAGE_CHOICES", "TeamEnum": "leads.models.Team"},
+    "ENUM_NAME_OVERRIDES": {
+        "StageEnum": "leads.stages.STAGE_CHOICES",
+        "TeamEnum": "leads.models.Team",
+        "HandoffKindEnum": "leads.models.HandoffKind",
+        "HandoffStatusEnum": "leads.models.HandoffStatus",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from . import views
+from . import handoff_views, views
 from .errors import not_found_view
 
 urlpatterns = [
@@ -13,6 +13,20 @@ urlpatterns = [
     path("leads/<int:pk>/release/", views.LeadReleaseView.as_view(), name="api-lead-release"),
     path("leads/<int:pk>/events/", views.LeadEventsView.as_view(), name="api-lead-events"),
     path("pipeline/", views.PipelineView.as_view(), name="api-pipeline"),
+    # The sales and service workspaces (leads/api/handoff_views.py).
+    path("sales/queue/", handoff_views.SalesQueueView.as_view(), name="api-sales-queue"),
+    path("sales/my-leads/", handoff_views.MyLeadsView.as_view(), name="api-sales-my-leads"),
+    path("handoffs/<int:pk>/accept/", handoff_views.HandoffAcceptView.as_view(), name="api-handoff-accept"),
+    path("leads/<int:pk>/reject/", handoff_views.LeadRejectView.as_view(), name="api-lead-reject"),
+    path("leads/<int:pk>/close/", handoff_views.LeadCloseView.as_view(), name="api-lead-close"),
+    path("leads/<int:pk>/next-step/", handoff_views.LeadNextStepView.as_view(), name="api-lead-next-step"),
+    path(
+        "leads/<int:pk>/upgrade-interest/",
+        handoff_views.LeadUpgradeInterestView.as_view(),
+        name="api-lead-upgrade-interest",
+    ),
+    path("notifications/", handoff_views.NotificationsView.as_view(), name="api-notifications"),
+    path("notifications/read/", handoff_views.NotificationsReadView.as_view(), name="api-notifications-read"),
     # Anything else under /api/v1/ (except the apps mounted after us, e.g. scoring/) is a JSON 404.
     re_path(r"^(?!scoring/).*$", not_found_view),
 ]
