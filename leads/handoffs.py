@@ -175,9 +175,9 @@ def handoff_sla_sweep(*, now: datetime | None = None) -> int:
             handoff = Handoff.objects.select_related("lead", "offered_to").get(pk=handoff_id)
             _notify_breach(handoff)
             if RoutingRule.objects.filter(active=True).exists():
+                # The next rep, or nobody (every other rep away or full): then the whole team sees it.
                 next_rep = route_handoff(handoff=handoff, exclude={handoff.offered_to_id} - {None})
-                if next_rep is not None:
-                    Handoff.objects.filter(pk=handoff.pk, status=HandoffStatus.OPEN).update(offered_to_id=next_rep)
+                Handoff.objects.filter(pk=handoff.pk, status=HandoffStatus.OPEN).update(offered_to_id=next_rep)
     return breached
 
 

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from leads.handoffs import handoff_sla_sweep, notification_mark_read
-from leads.models import Handoff, HandoffStatus, Notification, RoutingRule
+from leads.models import Handoff, HandoffStatus, Notification, RepProfile, RoutingRule
 from leads.services import lead_claim, lead_release
 from leads.tasks import handoff_sla_sweep_task
 from tests.factories import lead_in_stage
@@ -121,3 +121,18 @@ class TestNotificationsInTheTopBar:
         theirs = Notification.objects.get(recipient=other_sales_rep)
         assert rep_client.get(reverse("notification-open", args=[theirs.pk])).status_code == 404
         assert notification_mark_read(user=other_sales_rep) == 1
+
+
+@pytest.mark.django_db
+def test_with_no_other_rep_free_a_breached_offer_goes_to_the_whole_team(sales_rep, other_sales_rep):
+    RoutingRule.objects.create(name="Everyone")
+    lead = lead_in_stage("sql")
+    handoff = Handoff.objects.get(lead=lead, status=HandoffStatus.OPEN)
+    other = other_sales_rep if handoff.offered_to_id == sales_rep.pk else sales_rep
+    RepProfile.objects.update_or_create(user=other, defaults={"away": True})
+    overdue(lead)
+
+    handoff_sla_sweep()
+
+    handoff.refresh_from_db()
+    assert handoff.offered_to is None
