@@ -70,3 +70,65 @@ def histogram_svg(
         for i, label in enumerate(labels)
     )
     return _svg(width, height, "Score distribution, now and with the draft rules", desc, body)
+
+
+def funnel_svg(*, rows: list[dict]) -> SafeString:
+    """Horizontal bars, one per funnel step: label, bar scaled to the first step, count and rates."""
+    width, row_h, label_w, value_w = 560, 34, 136, 116
+    height = row_h * len(rows) + 8
+    peak = max([row["count"] for row in rows] + [1])
+    bar_w = width - label_w - value_w
+    body = []
+    for index, row in enumerate(rows):
+        y = 4 + index * row_h
+        w = bar_w * row["count"] / peak
+        body.append(
+            f'<text class="chart-label" x="0" y="{y + row_h / 2 + 4:.1f}">{escape(row["label"])}</text>'
+            f'<rect class="chart-track" x="{label_w}" y="{y + 6}" width="{bar_w}" height="{row_h - 12}" rx="4"/>'
+            f'<rect class="chart-bar chart-stage-{escape(row["stage"])}" x="{label_w}" y="{y + 6}" width="{w:.1f}" '
+            f'height="{row_h - 12}" rx="4"/>'
+        )
+        rates = ""
+        if row.get("step") is not None:
+            rates = f" · {row['step']:g}%"
+        body.append(
+            f'<text class="chart-value" x="{label_w + bar_w + 10}" y="{y + row_h / 2 + 4:.1f}">'
+            f"{row['count']:,}{escape(rates)}</text>"
+        )
+    desc = "; ".join(f"{row['label']}: {row['count']}" for row in rows)
+    return _svg(width, height, "Funnel", desc, body)
+
+
+def columns_svg(*, labels: list[str], series: list[tuple[str, str, list[int]]]) -> SafeString:
+    """Grouped columns per label (weeks): series are (name, css class, values)."""
+    width, height = 960, 240
+    left, right, top, bottom = 40, 8, 12, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+    slot = plot_w / max(len(labels), 1)
+    peak = max([value for _, _, values in series for value in values] + [1])
+    body = []
+    for tick in range(5):
+        value = round(peak * tick / 4)
+        y = top + plot_h - plot_h * tick / 4
+        body.append(f'<line class="chart-grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>')
+        body.append(f'<text class="chart-axis" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{value:,}</text>')
+    bar = slot * 0.8 / max(len(series), 1)
+    every = max(1, len(labels) // 8)
+    for index, label in enumerate(labels):
+        x = left + slot * index + slot * 0.1
+        for position, (name, css, values) in enumerate(series):
+            value = values[index]
+            h = plot_h * value / peak
+            body.append(
+                f'<rect class="{escape(css)}" x="{x + bar * position:.1f}" y="{top + plot_h - h:.1f}" '
+                f'width="{bar:.1f}" height="{h:.1f}"><title>{escape(label)} {escape(name)}: {value:,}</title></rect>'
+            )
+        if index % every == 0:
+            body.append(
+                f'<text class="chart-axis" x="{left + slot * index + slot / 2:.1f}" y="{height - bottom + 16}" '
+                f'text-anchor="middle">{escape(label)}</text>'
+            )
+    desc = "; ".join(
+        f"{label}: " + ", ".join(f"{name} {values[i]}" for name, _, values in series) for i, label in enumerate(labels)
+    )
+    return _svg(width, height, "Per week", desc, body)

@@ -215,3 +215,20 @@ class NoteForm(forms.Form):
 class MoveForm(forms.Form):
     to_stage = forms.ChoiceField(choices=STAGE_CHOICES)
     reason = forms.CharField(required=False, max_length=2000)
+
+
+class ReportPeriodForm(forms.Form):
+    start = forms.DateField(label="From", widget=DateInput())
+    end = forms.DateField(label="Until", widget=DateInput())
+
+    MAX_DAYS = 731
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start and end:
+            if end < start:
+                self.add_error("end", "Must be on or after the first day.")
+            elif (end - start).days >= self.MAX_DAYS:
+                self.add_error("end", "Choose a period of two years at most.")
+        return cleaned

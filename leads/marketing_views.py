@@ -13,9 +13,18 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from . import charts, report_selectors
 from . import marketing_selectors as selectors
-from .exports import leads_csv_response
-from .forms import BULK_TARGETS, DEFAULT_SORT, DEFAULT_STAGE, BulkActionForm, MqlFilterForm, SavedViewForm
+from .exports import csv_response, csv_rows, leads_csv_response
+from .forms import (
+    BULK_TARGETS,
+    DEFAULT_SORT,
+    DEFAULT_STAGE,
+    BulkActionForm,
+    MqlFilterForm,
+    ReportPeriodForm,
+    SavedViewForm,
+)
 from .marketing_services import leads_bulk_move, saved_view_create, saved_view_delete
 from .roles import Role, has_role
 
@@ -167,3 +176,80 @@ def saved_view_remove(request, view_id: int):
     saved_view_delete(user=request.user, view_id=view_id)
     messages.success(request, "The view was removed.")
     return redirect("mql-list")
+
+
+# ---- Reports ---------------------------------------------------------------------------------
+
+REPORT_TABLES = {
+    "funnel": (
+        ["step", "leads", "% of previous step", "% of created"],
+        lambda data: (
+            [[row["label"], row["count"], row["step"], row["total"]] for row in data["funnel"]["rows"]]
+            + [[row["label"], row["count"], "", row["total"]] for row in data["funnel"]["side"]]
+        ),
+    ),
+    "time-in-stage": (
+        ["stage", "moves out", "median days", "p90 days"],
+        lambda data: [[row["label"], row["moves"], row["median_days"], row["p90_days"]] for row in data["time"]],
+    ),
+    "weekly": (
+        ["week", "leads created", "promoted to MQL", "promoted to SQL"],
+        lambda data: [[row["week"].isoformat(), row["created"], row["mql"], row["sql"]] for row in data["weekly"]],
+    ),
+    "by-source": (
+        ["source", "leads", "MQL", "MQL %", "SQL", "SQL %", "customers", "won %"],
+        lambda data: [
+            [r["source"], r["leads"], r["mql"], r["mql_rate"], r["sql"], r["sql_rate"], r["won"], r["won_rate"]]
+            for r in data["sources"]
+        ],
+    ),
+}
+
+
+def _report_period(request) -> tuple[ReportPeriodForm, report_selectors.Period]:
+    period = report_selectors.default_period()
+    data = request.GET if request.GET.get("start") or request.GET.get("end") else None
+    form = ReportPeriodForm(data, initial={"start": period.start, "end": period.end})
+    if data is not None and form.is_valid():
+        period = report_selectors.Period(form.cleaned_data["start"], form.cleaned_data["end"])
+    return form, period
+
+
+@require_GET
+@marketing_required
+def reports(request):
+    form, period = _report_period(request)
+    table = request.GET.get("csv", "")
+    if table in REPORT_TABLES:
+        # Only the table asked for is computed.
+        compute = {
+            "funnel": lambda: {"funnel": report_selectors.funnel(period=period)},
+            "time-in-stage": lambda: {"time": report_selectors.time_in_stage(period=period)},
+            "weekly": lambda: {"weekly": report_selectors.weekly(period=period)},
+            "by-source": lambda: {"sources": report_selectors.by_source(period=period)},
+        }[table]
+        header, rows = REPORT_TABLES[table]
+        filename = f"{table}-{period.start.isoformat()}-{period.end.isoformat()}.csv"
+        return csv_response(csv_rows(header, rows(compute())), filename=filename)
+    funnel = report_selectors.funnel(period=period)
+    weekly = report_selectors.weekly(period=period)
+    period_query = urlencode({"start": period.start.isoformat(), "end": period.end.isoformat()})
+    context = {
+        "form": form,
+        "period": period,
+        "funnel": funnel,
+        "funnel_chart": charts.funnel_svg(rows=funnel["rows"]),
+        "time": report_selectors.time_in_stage(period=period),
+        "weekly": weekly,
+        "weekly_chart": charts.columns_svg(
+            labels=[row["week"].strftime("%-d %b") for row in weekly],
+            series=[
+                ("created", "chart-bar-muted", [row["created"] for row in weekly]),
+                ("to MQL", "chart-bar", [row["mql"] for row in weekly]),
+                ("to SQL", "chart-bar chart-stage-sql", [row["sql"] for row in weekly]),
+            ],
+        ),
+        "sources": report_selectors.by_source(period=period),
+        "csv_urls": {name.replace("-", "_"): f"?{period_query}&csv={name}" for name in REPORT_TABLES},
+    }
+    return render(request, "leads/reports.html", context)

@@ -26,6 +26,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("Pipeline", "home"),
     NavItem("MQLs", "mql-list", (MARKETING,), "Marketing"),
     NavItem("Scoring rules", "scoring-rules", (MARKETING,), "Marketing"),
+    NavItem("Reports", "marketing-reports", (MARKETING,), "Marketing"),
     NavItem("Sales queue", "sales-queue", (SALES,), "Sales"),
     NavItem("My leads", "sales-my-leads", (SALES,), "Sales"),
     NavItem("Find a customer", "service-search", (SERVICE,), "Service"),
