@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.timesince import timesince
 
 from . import policy
 from .exceptions import NotPermitted, ReasonRequired, TransitionNotAllowed
@@ -183,9 +184,8 @@ def handoff_sla_sweep(*, now: datetime | None = None) -> int:
 
 def _notify_breach(handoff: Handoff) -> None:
     lead = handoff.lead
-    waited = timezone.now() - handoff.opened_at
-    hours = int(waited.total_seconds() // 3600)
-    text = f"SLA breached: {lead} ({handoff.get_kind_display()}) has waited {hours} h in the sales queue."
+    waited = timesince(handoff.opened_at, depth=1)
+    text = f"SLA breached: {lead} ({handoff.get_kind_display()}) has waited {waited} in the sales queue."
     url = reverse("sales-queue")
     recipients = list(sales_team())
     Notification.objects.bulk_create(

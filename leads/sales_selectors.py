@@ -3,14 +3,14 @@
 import base64
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from django.db.models import Case, DateField, DateTimeField, IntegerField, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from .models import Handoff, HandoffStatus, Lead, Notification, UpgradeFlag
+from .models import Handoff, HandoffKind, HandoffStatus, Lead, Notification, StageChange, UpgradeFlag
 from .stages import SALES_STAGES, Stage
 
 PAGE_SIZE = 25
@@ -143,8 +143,55 @@ def service_search(*, query: str, limit: int = 25) -> QuerySet[Lead]:
     return leads.order_by(customer_first, "-created_at", "-id")[:limit]
 
 
-def my_flags(*, user, limit: int = 50) -> QuerySet[UpgradeFlag]:
-    return UpgradeFlag.objects.filter(flagged_by=user).select_related("lead", "lead__owner", "handoff")[:limit]
+@dataclass
+class FlagRow:
+    lead: Lead
+    created_at: datetime
+    wants: str
+    urgency: str
+    note: str
+    handoff: Handoff | None
+    outcome: tuple[str, str] = ("", "")
+
+
+def my_flags(*, user, limit: int = 50) -> list[FlagRow]:
+    """The upgrades this service rep flagged, newest first, with the handoff each opened. Three queries.
+
+    The stage changes customer -> service_qualified by the rep are the record (a flag may also come
+    through the API's generic transition); the UpgradeFlag row adds what they want and how urgent.
+    """
+    changes = list(
+        StageChange.objects.filter(actor=user, from_stage=Stage.CUSTOMER, to_stage=Stage.SERVICE_QUALIFIED)
+        .select_related("lead", "lead__owner")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    lead_ids = {change.lead_id for change in changes}
+    handoffs: dict[int, list[Handoff]] = {}
+    for handoff in Handoff.objects.filter(lead_id__in=lead_ids, kind=HandoffKind.SERVICE_TO_SALES).order_by(
+        "opened_at", "id"
+    ):
+        handoffs.setdefault(handoff.lead_id, []).append(handoff)
+    flags: dict[int, list[UpgradeFlag]] = {}
+    for flag in UpgradeFlag.objects.filter(lead_id__in=lead_ids, flagged_by=user).order_by("created_at", "id"):
+        flags.setdefault(flag.lead_id, []).append(flag)
+    rows = []
+    for change in changes:
+        # The latest upgrade handoff opened since this flag (a release opens a new one), and the
+        # flag details written with it.
+        since = change.created_at - timedelta(seconds=5)
+        handoff = next((h for h in reversed(handoffs.get(change.lead_id, [])) if h.opened_at >= since), None)
+        flag = next((f for f in flags.get(change.lead_id, []) if f.created_at >= since), None)
+        row = FlagRow(
+            lead=change.lead,
+            created_at=change.created_at,
+            wants=flag.wants if flag else change.reason,
+            urgency=flag.get_urgency_display() if flag else "",
+            note=flag.note if flag else "",
+            handoff=handoff,
+        )
+        row.outcome = flag_outcome(row)
+        rows.append(row)
+    return rows
 
 
 def pql_list(*, limit: int = 50) -> QuerySet[Lead]:
@@ -162,7 +209,7 @@ def notifications_for(*, user, limit: int = 8) -> tuple[list[Notification], int]
     return items, unread
 
 
-def flag_outcome(flag: UpgradeFlag) -> tuple[str, str]:
+def flag_outcome(flag: FlagRow) -> tuple[str, str]:
     """What became of an upgrade flag, as (badge class, sentence) for the service rep."""
     handoff, lead = flag.handoff, flag.lead
     if handoff is None:

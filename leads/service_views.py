@@ -67,10 +67,9 @@ def my_flags(request):
         _refuse_unless_service(request)
     except NotPermitted as error:
         return _forbidden(request, error)
-    flags = list(sales_selectors.my_flags(user=request.user))
+    flags = sales_selectors.my_flags(user=request.user)
     for flag in flags:
-        flag.detail_url = lead_url(flag.lead_id)
-        flag.outcome = sales_selectors.flag_outcome(flag)
+        flag.detail_url = lead_url(flag.lead.pk)
     return render(request, "leads/service_flags.html", {"flags": flags})
 
 

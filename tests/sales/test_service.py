@@ -1,12 +1,14 @@
 """The service workspace: find a customer, flag upgrade interest, follow the flags, PQLs."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from leads.exceptions import NotPermitted, ReasonRequired
 from leads.handoffs import upgrade_flag
 from leads.models import Handoff, HandoffKind, HandoffStatus, StageChange, UpgradeFlag
-from leads.services import lead_claim
+from leads.services import lead_claim, lead_transition
 from tests.factories import lead_in_stage
 
 
@@ -122,3 +124,30 @@ class TestServicePages:
         response = client.post(reverse("service-flag", args=[customer.pk]), {"wants": "x", "consent": "1"})
         assert response.status_code == 404
         assert Handoff.objects.filter(lead=customer, status=HandoffStatus.OPEN).count() == 0
+
+
+@pytest.mark.django_db
+def test_a_flag_made_through_a_plain_transition_is_followed_too(service_client, service_rep):
+    customer = lead_in_stage("customer", email="api@x.example")
+    lead_transition(lead_id=customer.pk, to_stage="service_qualified", actor=service_rep, reason="Wants SSO (API)")
+
+    [flag] = service_client.get(reverse("service-flags")).context["flags"]
+
+    assert (flag.lead.email, flag.wants, flag.outcome[1]) == (
+        "api@x.example",
+        "Wants SSO (API)",
+        "Waiting in the sales queue",
+    )
+
+
+@pytest.mark.django_db
+def test_the_flags_page_query_count_does_not_grow(service_client, service_rep):
+    upgrade_flag(lead_id=lead_in_stage("customer").pk, user=service_rep, wants="x", urgency="low")
+    with CaptureQueriesContext(connection) as few:
+        service_client.get(reverse("service-flags"))
+    for _ in range(5):
+        upgrade_flag(lead_id=lead_in_stage("customer").pk, user=service_rep, wants="y", urgency="high")
+    with CaptureQueriesContext(connection) as many:
+        response = service_client.get(reverse("service-flags"))
+    assert len(response.context["flags"]) == 6
+    assert len(many) == len(few)
