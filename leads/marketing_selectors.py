@@ -16,12 +16,12 @@ from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
 
 from django.core.cache import cache
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from .forms import ANY_STAGE, COMPANY_SIZES, DEFAULT_SORT, DEFAULT_STAGE, OWNER_CHOICES, MqlFilterForm
-from .models import Lead, SavedView
+from .models import Lead, SavedView, Submission
 from .stages import stage_label
 
 PAGE_SIZE = 25
@@ -315,3 +315,19 @@ def filter_suggestions() -> dict[str, list[str]]:
         suggestions[name] = list(values)
     cache.set("leadcrm:mql-suggestions", suggestions, DATALIST_SECONDS)
     return suggestions
+
+
+# ---- Forms -----------------------------------------------------------------------------------
+
+
+def forms_seen() -> list[dict]:
+    """Every form name seen in submissions: how many, how many new leads, the last one. One query."""
+    return list(
+        Submission.objects.values("form_name")
+        .annotate(
+            submissions=Count("id"),
+            new_leads=Count("id", filter=Q(created_lead=True)),
+            last_received=Max("received_at"),
+        )
+        .order_by("-last_received", "form_name")
+    )

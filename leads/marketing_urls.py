@@ -9,6 +9,7 @@ urlpatterns = [
     path("marketing/mqls/bulk/", marketing_views.mql_bulk, name="mql-bulk"),
     path("marketing/mqls/export.csv", marketing_views.mql_export, name="mql-export"),
     path("marketing/reports/", marketing_views.reports, name="marketing-reports"),
+    path("marketing/forms/", marketing_views.forms_list, name="marketing-forms"),
     path("marketing/views/", marketing_views.saved_view_save, name="mql-view-save"),
     path("marketing/views/<int:view_id>/delete/", marketing_views.saved_view_remove, name="mql-view-delete"),
     path("leads/<int:lead_id>/", lead_views.lead_detail, name="lead-detail"),

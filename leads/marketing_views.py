@@ -253,3 +253,9 @@ def reports(request):
         "csv_urls": {name.replace("-", "_"): f"?{period_query}&csv={name}" for name in REPORT_TABLES},
     }
     return render(request, "leads/reports.html", context)
+
+
+@require_GET
+@marketing_required
+def forms_list(request):
+    return render(request, "leads/forms_list.html", {"forms": selectors.forms_seen()})
