@@ -360,11 +360,11 @@ def _leads_touch(activity: dict[int, datetime]) -> None:
     joined in id order (so concurrent batches lock shared leads in the same order)."""
     now = _adapt_datetime(timezone.now())
     lead_ids = sorted(activity)
-    params = [value for lead_id in lead_ids for value in (lead_id, _adapt_datetime(activity[lead_id]))]
     if _is_postgresql():
         values = "(SELECT * FROM jsonb_to_recordset(%s::jsonb) AS x(id bigint, at timestamptz))"
         params = [_json([{"id": lead_id, "at": activity[lead_id].isoformat()} for lead_id in lead_ids])]
     else:
+        params = [value for lead_id in lead_ids for value in (lead_id, _adapt_datetime(activity[lead_id]))]
         rows = ", ".join(["(%s, %s)"] * len(lead_ids))
         values = f"(SELECT column1 AS id, column2 AS at FROM (VALUES {rows}))"
     table = _quoted(Lead._meta.db_table)
@@ -375,7 +375,10 @@ def _leads_touch(activity: dict[int, datetime]) -> None:
             f"THEN v.at ELSE {table}.last_activity_at END, "
             "score_stale = TRUE, "
             f"score_stale_since = CASE WHEN {table}.score_stale THEN {table}.score_stale_since ELSE %s END "
-            f"FROM {values} AS v WHERE {table}.id = v.id",
+            f"FROM {values} AS v WHERE {table}.id = v.id "
+            # A lead already marked stale and already as recent is left alone: no new row version
+            # (and no entry in each of its indexes) for a write that changes nothing.
+            f"AND ({table}.last_activity_at IS NULL OR {table}.last_activity_at < v.at OR NOT {table}.score_stale)",
             [now, *params],
         )
 

@@ -37,14 +37,37 @@ export API_KEY RUN_ID="$(date +%s)"
 trap 'kill "$(cat "$PIDFILE")" 2>/dev/null || true' EXIT
 for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$PORT/api/v1/pipeline/" && break; sleep 0.2; done
 
-echo "# $(date -u +%FT%TZ) $(nproc) cores, gunicorn workers=$WORKERS threads=$THREADS, $(psql --version | head -1)"
+# CPU time (ms) used so far by the gunicorn workers and the PostgreSQL backends serving them. On a
+# shared machine throughput says more about the neighbours than about us; CPU per request does not.
+server_pids() {
+  pgrep -P "$(cat "$PIDFILE")"
+  psql "${DATABASE_URL%%\?*}" -Atc "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+}
+cpu_ms() {  # utime + stime of the given pids, in ms
+  local total=0 pid
+  for pid in "$@"; do
+    [ -r "/proc/$pid/stat" ] && total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+  done
+  echo $((total * 1000 / $(getconf CLK_TCK)))
+}
+measure() {  # measure <wrk args...>: run wrk, print its RESULT line with the server's CPU per request
+  local pids before out requests after
+  pids=$(server_pids)
+  before=$(cpu_ms $pids)
+  out=$(wrk "$@")
+  after=$(cpu_ms $pids)
+  requests=$(echo "$out" | sed -n 's/.*requests=\([0-9]*\).*/\1/p')
+  echo "$out" | grep -E 'Socket errors|Non-2xx' || true
+  echo "$(echo "$out" | grep '^RESULT') server_cpu_ms_per_request=$(awk "BEGIN {printf \"%.2f\", ($after - $before) / ($requests > 0 ? $requests : 1)}")"
+}
+
+echo "# $(date -u +%FT%TZ) $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), gunicorn workers=$WORKERS threads=$THREADS, $(psql --version | head -1)"
 if [ "$WHAT" = all ] || [ "$WHAT" = submissions ]; then
   wrk -t2 -c"$CONNECTIONS" -d5s -s bench/api/submission.lua "http://127.0.0.1:$PORT" >/dev/null  # warm-up
-  wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/api/submission.lua "http://127.0.0.1:$PORT" \
-    | grep -E '^RESULT|Socket errors|Non-2xx'
+  measure -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/api/submission.lua "http://127.0.0.1:$PORT"
 fi
 if [ "$WHAT" = all ] || [ "$WHAT" = events ]; then
   wrk -t2 -c"$BATCH_CONNECTIONS" -d5s --timeout 30s -s bench/api/events.lua "http://127.0.0.1:$PORT" >/dev/null
-  wrk -t2 -c"$BATCH_CONNECTIONS" -d"$DURATION" --timeout 30s --latency -s bench/api/events.lua \
-    "http://127.0.0.1:$PORT" | grep -E '^RESULT|Socket errors|Non-2xx'
+  measure -t2 -c"$BATCH_CONNECTIONS" -d"$DURATION" --timeout 30s --latency -s bench/api/events.lua \
+    "http://127.0.0.1:$PORT"
 fi
