@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.timesince import timesince
+from django.utils.timesince import timesince, timeuntil
 
 from . import policy
 from .exceptions import NotPermitted, ReasonRequired, TransitionNotAllowed
@@ -152,6 +152,24 @@ def handoff_opened(*, handoff: Handoff) -> None:
     offered_to = route_handoff(handoff=handoff)
     Handoff.objects.filter(pk=handoff.pk).update(due_at=due_at, offered_to_id=offered_to)
     handoff.due_at, handoff.offered_to_id = due_at, offered_to
+    if offered_to is not None:
+        _notify_offer(handoff=handoff, rep_id=offered_to)
+
+
+def _notify_offer(*, handoff: Handoff, rep_id: int) -> None:
+    """Tell the rep routing picked. Written once, in the transaction that makes the offer (so no
+    handoff link: that link is the breach notification's once-per-person key)."""
+    due = f" Claim it within {_plain(timeuntil(handoff.due_at, depth=1))}." if handoff.due_at else ""
+    Notification.objects.create(
+        recipient_id=rep_id,
+        text=f"Routing offered you {handoff.lead} ({handoff.get_kind_display()}).{due}",
+        url=reverse("sales-queue"),
+    )
+
+
+def _plain(duration: str) -> str:
+    """Django's "3\xa0hours" as plain text (notifications and emails)."""
+    return duration.replace("\xa0", " ")
 
 
 def sales_team():
@@ -179,12 +197,14 @@ def handoff_sla_sweep(*, now: datetime | None = None) -> int:
                 # The next rep, or nobody (every other rep away or full): then the whole team sees it.
                 next_rep = route_handoff(handoff=handoff, exclude={handoff.offered_to_id} - {None})
                 Handoff.objects.filter(pk=handoff.pk, status=HandoffStatus.OPEN).update(offered_to_id=next_rep)
+                if next_rep is not None:
+                    _notify_offer(handoff=handoff, rep_id=next_rep)
     return breached
 
 
 def _notify_breach(handoff: Handoff) -> None:
     lead = handoff.lead
-    waited = timesince(handoff.opened_at, depth=1)
+    waited = _plain(timesince(handoff.opened_at, depth=1))
     text = f"SLA breached: {lead} ({handoff.get_kind_display()}) has waited {waited} in the sales queue."
     url = reverse("sales-queue")
     recipients = list(sales_team())

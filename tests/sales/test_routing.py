@@ -2,7 +2,7 @@
 
 import pytest
 
-from leads.models import Handoff, HandoffStatus, RepProfile, RoutingRule
+from leads.models import Handoff, HandoffStatus, Notification, RepProfile, RoutingRule
 from leads.services import lead_claim
 from tests.factories import UserFactory, lead_in_stage
 
@@ -63,3 +63,13 @@ class TestRouting:
         gone = UserFactory(roles=["sales"], is_active=False)
         rule.reps.add(gone)
         assert offered() is None
+
+
+@pytest.mark.django_db
+def test_the_rep_routing_picks_is_notified(sales_rep, sla_policies):
+    RoutingRule.objects.create(name="Everyone")
+    lead = lead_in_stage("sql", first_name="Ada", last_name="Byron")
+
+    [notification] = Notification.objects.filter(recipient=sales_rep)
+    assert notification.text.startswith("Routing offered you Ada Byron (Marketing → Sales). Claim it within 3 hours")
+    assert Handoff.objects.get(lead=lead, status=HandoffStatus.OPEN).offered_to == sales_rep
