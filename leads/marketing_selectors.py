@@ -190,23 +190,54 @@ def decode_cursor(sort: Sort, token: str) -> tuple | None:
         return None
 
 
-def _after(sort: Sort, value, lead_id: int) -> Q:
-    """Rows after (value, id) in descending order (NULLs last). The redundant `column <= value`
-    lets the index scan start at the cursor instead of filtering every row before it."""
-    column = sort.column
-    if value is None:
-        return Q(**{f"{column}__isnull": True, "id__lt": lead_id})
-    condition = Q(**{f"{column}__lte": value}) & (Q(**{f"{column}__lt": value}) | Q(id__lt=lead_id))
-    if sort.nullable:
-        condition |= Q(**{f"{column}__isnull": True})
-    return condition
+def _after(column: str, value, lead_id: int) -> Q:
+    """Rows after (value, id) in descending order. The redundant `column <= value` lets the index
+    scan start at the cursor instead of filtering every row before it."""
+    return Q(**{f"{column}__lte": value}) & (Q(**{f"{column}__lt": value}) | Q(id__lt=lead_id))
 
 
-def _before(sort: Sort, value, lead_id: int) -> Q:
-    column = sort.column
-    if value is None:
-        return Q(**{f"{column}__isnull": False}) | Q(**{f"{column}__isnull": True, "id__gt": lead_id})
+def _before(column: str, value, lead_id: int) -> Q:
     return Q(**{f"{column}__gte": value}) & (Q(**{f"{column}__gt": value}) | Q(id__gt=lead_id))
+
+
+def _walk(leads: QuerySet[Lead], sort: Sort, cursor: tuple | None, *, forward: bool, limit: int) -> list[Lead]:
+    """Up to `limit` rows from the cursor on, in list order (forward) or backwards from it.
+
+    A nullable column is walked in two segments, each an index range in index order: the rows
+    with a value (descending), then the rows without one (by id, descending). One ORDER BY with
+    NULLS LAST would not match the column's index on PostgreSQL (DESC puts NULLs first), and an
+    OR with IS NULL would stop the cursor from being an index condition: every deep page would
+    scan and sort every matching row.
+    """
+    column = sort.column
+    value, lead_id = cursor if cursor else (None, None)
+    if not sort.nullable:
+        if forward:
+            query = leads.filter(_after(column, value, lead_id)) if cursor else leads
+            return list(query.order_by(F(column).desc(), F("id").desc())[:limit])
+        return list(leads.filter(_before(column, value, lead_id)).order_by(F(column).asc(), F("id").asc())[:limit])
+
+    with_value = leads.filter(**{f"{column}__isnull": False})
+    without_value = leads.filter(**{f"{column}__isnull": True})
+    # PostgreSQL's own order for DESC (NULLS FIRST), so the index serves it; NULLs are filtered out.
+    values_down = [F(column).desc(nulls_first=True), F("id").desc()]
+    values_up = [F(column).asc(nulls_last=True), F("id").asc()]
+    if forward:
+        rows: list[Lead] = []
+        if not cursor or value is not None:
+            query = with_value.filter(_after(column, value, lead_id)) if cursor else with_value
+            rows = list(query.order_by(*values_down)[:limit])
+        if len(rows) < limit:
+            nulls = without_value.filter(id__lt=lead_id) if cursor and value is None else without_value
+            rows += list(nulls.order_by("-id")[: limit - len(rows)])
+        return rows
+    rows = []
+    if value is None:
+        rows = list(without_value.filter(id__gt=lead_id).order_by("id")[:limit])
+        if len(rows) < limit:
+            rows += list(with_value.order_by(*values_up)[: limit - len(rows)])
+        return rows
+    return list(with_value.filter(_before(column, value, lead_id)).order_by(*values_up)[:limit])
 
 
 @dataclass
@@ -224,29 +255,17 @@ def lead_page(
 ) -> LeadPage:
     """One keyset page of `leads`: `after` (next pages) or `before` (previous pages) a cursor."""
     sort = SORTS.get(sort_key, SORTS[DEFAULT_SORT])
-    column = sort.column
-    # NULLS LAST only where NULLs exist: on PostgreSQL an explicit NULLS LAST on a NOT NULL column
-    # would no longer match the column's DESC index.
-    if sort.nullable:
-        descending = [F(column).desc(nulls_last=True), F("id").desc()]
-        ascending = [F(column).asc(nulls_first=True), F("id").asc()]
-    else:
-        descending = [F(column).desc(), F("id").desc()]
-        ascending = [F(column).asc(), F("id").asc()]
     base = leads.select_related("owner")
     before_cursor = decode_cursor(sort, before)
     after_cursor = None if before_cursor else decode_cursor(sort, after)
     if before_cursor is not None:
-        rows = list(base.filter(_before(sort, *before_cursor)).order_by(*ascending)[: size + 1])
-        has_more_before = len(rows) > size
+        rows = _walk(base, sort, before_cursor, forward=False, limit=size + 1)
+        has_previous, has_next = len(rows) > size, True
         rows = rows[:size][::-1]
-        has_previous, has_next = has_more_before, True
     else:
-        query = base.filter(_after(sort, *after_cursor)) if after_cursor else base
-        rows = list(query.order_by(*descending)[: size + 1])
-        has_next = len(rows) > size
+        rows = _walk(base, sort, after_cursor, forward=True, limit=size + 1)
+        has_next, has_previous = len(rows) > size, after_cursor is not None
         rows = rows[:size]
-        has_previous = after_cursor is not None
     page = LeadPage(rows=rows, sort=sort)
     if rows:
         page.next_cursor = encode_cursor(sort, rows[-1]) if has_next else None
