@@ -218,34 +218,41 @@ def round_half_away(value: float) -> int:
     return math.floor(value + 0.5) if value >= 0 else -math.floor(-value + 0.5)
 
 
-def score_lead(lead: LeadFacts, events: Iterable[Event], ruleset: RuleSet, now: float) -> ScoreResult:
-    """Score one lead from all of its events. Deterministic for a given `now`.
+@dataclass
+class RuleTotals:
+    """A lead's events summed per engagement rule: what score_totals() turns into a score.
+
+    score_lead() builds it from events in Python; the what-if preview has PostgreSQL build the same
+    sums in one aggregate query (scoring.selectors.rule_totals_by_lead) and shares the rest.
+    """
+
+    sums: dict[int, float] = field(default_factory=dict)  # rule position -> points after decay
+    counts: dict[int, int] = field(default_factory=dict)  # rule position -> matching events
+    fresh_high_intent: set[str] = field(default_factory=set)
+    fresh_product: bool = False
+
+
+def sum_events(lead: LeadFacts, events: Iterable[Event], ruleset: RuleSet, now: float) -> RuleTotals:
+    """Sum a lead's events per rule, decayed to `now`.
 
     `events` may be Event tuples or plain tuples in the same order (the worker passes database
     rows as they come, without building an object per event).
     """
-    breakdown: list[dict] = []
-    fit = 0
-    for rule in ruleset.fit_rules:
-        if rule.matches(lead):
-            fit += rule.points
-            breakdown.append({"kind": "fit", "rule_id": rule.id, "rule": rule.name, "points": rule.points})
-
     rules_by_type = ruleset.rules_by_event_type
     high_intent_types = ruleset.high_intent_event_types
     pql_types = ruleset.pql_event_types
     since = lead.stage_changed_at
-    sums: dict[int, float] = {}
-    counts: dict[int, int] = {}
-    fresh_high_intent: set[str] = set()
-    fresh_product = False
+    totals = RuleTotals()
+    sums = totals.sums
+    counts = totals.counts
+    fresh_high_intent = totals.fresh_high_intent
     pow_ = math.pow
     for event_type, occurred_at, received_at, properties in events:
         if received_at > since:
             if event_type in high_intent_types:
                 fresh_high_intent.add(event_type)
             if event_type in pql_types:
-                fresh_product = True
+                totals.fresh_product = True
         rules = rules_by_type.get(event_type)
         if not rules:
             continue
@@ -259,7 +266,25 @@ def score_lead(lead: LeadFacts, events: Iterable[Event], ruleset: RuleSet, now: 
                     points = points * pow_(0.5, age_days / rule.half_life_days)
             sums[position] = sums.get(position, 0.0) + points
             counts[position] = counts.get(position, 0) + 1
+    return totals
 
+
+def score_lead(lead: LeadFacts, events: Iterable[Event], ruleset: RuleSet, now: float) -> ScoreResult:
+    """Score one lead from all of its events. Deterministic for a given `now`."""
+    return score_totals(lead, sum_events(lead, events, ruleset, now), ruleset)
+
+
+def score_totals(lead: LeadFacts, totals: RuleTotals, ruleset: RuleSet) -> ScoreResult:
+    """Fit rules, caps and rounding on top of the per-rule sums: the score and its breakdown."""
+    breakdown: list[dict] = []
+    fit = 0
+    for rule in ruleset.fit_rules:
+        if rule.matches(lead):
+            fit += rule.points
+            breakdown.append({"kind": "fit", "rule_id": rule.id, "rule": rule.name, "points": rule.points})
+
+    pql_types = ruleset.pql_event_types
+    sums = totals.sums
     engagement = 0
     product = 0
     for position in sorted(sums):
@@ -278,7 +303,7 @@ def score_lead(lead: LeadFacts, events: Iterable[Event], ruleset: RuleSet, now: 
             "rule_id": rule.id,
             "rule": rule.name,
             "points": points,
-            "events": counts[position],
+            "events": totals.counts[position],
         }
         if capped:
             item["capped"] = True
@@ -292,8 +317,8 @@ def score_lead(lead: LeadFacts, events: Iterable[Event], ruleset: RuleSet, now: 
         total=fit + engagement,
         product=product,
         breakdown=breakdown,
-        fresh_high_intent=tuple(sorted(fresh_high_intent)),
-        fresh_product_signal=fresh_product,
+        fresh_high_intent=tuple(sorted(totals.fresh_high_intent)),
+        fresh_product_signal=totals.fresh_product,
     )
 
 

@@ -1,9 +1,9 @@
 """What-if preview: how a rule set (usually the draft) would change scores and stages.
 
 A read: nothing is written. It runs the same engine as the worker over every lead, in chunks of
-leads by id with one query for a chunk's events, so it compares like with like and stays within
-seconds at 100,000 leads (only event types the rules name are read, properties only where a rule
-looks at them).
+leads by id. On PostgreSQL the per-rule sums of a chunk's events come from one aggregate query
+(selectors.rule_totals_by_lead) and the engine does the rest (fit, caps, rounding, moves), which
+keeps it within seconds at 100,000 leads; elsewhere the events are read and summed in Python.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from datetime import datetime
 
+from django.db import connection
 from django.utils import timezone
 
 from leads.models import Lead
@@ -19,7 +20,7 @@ from leads.stages import Stage
 
 from . import engine
 from .models import RuleSet
-from .selectors import LEAD_FACT_FIELDS, engine_ruleset, events_by_lead, lead_facts
+from .selectors import LEAD_FACT_FIELDS, engine_ruleset, events_by_lead, lead_facts, rule_totals_by_lead
 
 PREVIEW_CHUNK_SIZE = 5000
 # Score histogram: below 0, then buckets of 10 points, then 100 and more.
@@ -66,8 +67,10 @@ def ruleset_preview(*, ruleset: RuleSet, now: datetime | None = None, chunk_size
     newly: Counter[str] = Counter()
     up = down = 0
     score_lead = engine.score_lead
+    score_totals = engine.score_totals
     decide_move = engine.decide_move
 
+    on_postgresql = connection.vendor == "postgresql"
     last_id = 0
     while True:
         rows = list(
@@ -75,10 +78,18 @@ def ruleset_preview(*, ruleset: RuleSet, now: datetime | None = None, chunk_size
         )
         if not rows:
             break
-        events = events_by_lead([row[0] for row in rows], rules)
-        for row in rows:
+        if on_postgresql:
+            # The same sums as the worker's, aggregated by PostgreSQL: seconds at 100,000 leads.
+            totals = rule_totals_by_lead(after_id=last_id, upto_id=rows[-1][0], ruleset=rules, now=timestamp)
+            results = [
+                score_totals(facts, totals.get(row[0]) or engine.RuleTotals(), rules)
+                for row, facts in ((row, lead_facts(row[:9])) for row in rows)
+            ]
+        else:
+            events = events_by_lead([row[0] for row in rows], rules)
+            results = [score_lead(lead_facts(row[:9]), events.get(row[0], ()), rules, timestamp) for row in rows]
+        for row, result in zip(rows, results, strict=True):
             facts = lead_facts(row[:9])
-            result = score_lead(facts, events.get(row[0], ()), rules, timestamp)
             move = decide_move(facts, result, rules)
             current = row[9]
             current_scores.append(current)

@@ -177,6 +177,67 @@ def events_by_lead(lead_ids: Iterable[int], ruleset: engine.RuleSet) -> dict[int
     return result
 
 
+def rule_totals_by_lead(
+    *, after_id: int, upto_id: int, ruleset: engine.RuleSet, now: float
+) -> dict[int, engine.RuleTotals]:
+    """engine.sum_events() for every lead with after_id < id <= upto_id, done by PostgreSQL.
+
+    One aggregate query with a SUM ... FILTER per rule: PostgreSQL sums a million events in C
+    in about a second, where Python needs tens. The what-if preview uses it; the conditions and
+    the decay formula mirror engine.EngagementRule.matches() and engine.sum_events().
+    """
+    columns: list[str] = []
+    params: list = []
+    for rule in ruleset.engagement_rules:
+        condition = "e.event_type = %s"
+        condition_params: list = [rule.event_type]
+        if rule.property_key:
+            if rule.property_operator == engine.PropertyOperator.CONTAINS:
+                condition += " AND strpos(lower(e.properties ->> %s), lower(%s)) > 0"
+            else:
+                condition += " AND lower(e.properties ->> %s) = lower(%s)"
+            condition_params += [rule.property_key, rule.property_value]
+        if rule.half_life_days:
+            columns.append(
+                "SUM(%s::float8 * power(0.5::float8, "
+                "GREATEST(%s::float8 - EXTRACT(EPOCH FROM e.occurred_at)::float8, 0) / %s)) "
+                f"FILTER (WHERE {condition})"
+            )
+            params += [float(rule.points), now, rule.half_life_days * engine.SECONDS_PER_DAY, *condition_params]
+        else:
+            columns.append(f"SUM(%s::float8) FILTER (WHERE {condition})")
+            params += [float(rule.points), *condition_params]
+        columns.append(f"COUNT(*) FILTER (WHERE {condition})")
+        params += condition_params
+    columns.append(
+        "array_agg(DISTINCT e.event_type) FILTER (WHERE e.event_type = ANY(%s) AND e.received_at > l.stage_changed_at)"
+    )
+    columns.append("bool_or(e.event_type = ANY(%s) AND e.received_at > l.stage_changed_at)")
+    params += [sorted(ruleset.high_intent_event_types), sorted(ruleset.pql_event_types)]
+    sql = (
+        f"SELECT e.lead_id, {', '.join(columns)} "
+        f"FROM {EngagementEvent._meta.db_table} e JOIN {Lead._meta.db_table} l ON l.id = e.lead_id "
+        "WHERE e.lead_id > %s AND e.lead_id <= %s AND e.event_type = ANY(%s) GROUP BY e.lead_id"
+    )
+    params += [after_id, upto_id, sorted(ruleset.relevant_event_types())]
+    with raw_cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    rule_count = len(ruleset.engagement_rules)
+    result = {}
+    for row in rows:
+        totals = engine.RuleTotals()
+        for position in range(rule_count):
+            count = row[2 + 2 * position]
+            if count:
+                totals.sums[position] = float(row[1 + 2 * position])
+                totals.counts[position] = count
+        totals.fresh_high_intent = set(row[-2] or ())
+        totals.fresh_product = bool(row[-1])
+        result[row[0]] = totals
+    return result
+
+
 def lead_score_explain(*, lead_id: int) -> dict:
     """A lead's stored score and the breakdown that names each rule and its points."""
     lead = Lead.objects.only(
