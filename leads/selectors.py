@@ -7,7 +7,7 @@ from statistics import median
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from .models import Handoff, HandoffStatus, Lead, StageChange
+from .models import Handoff, HandoffKind, HandoffStatus, Lead, StageChange
 from .stages import SALES_STAGES, Stage
 
 PERIOD_DAYS = 30
@@ -93,7 +93,7 @@ HANDOFF_AGE_BUCKETS = [
 
 
 def open_handoffs_by_age(*, now: datetime | None = None) -> dict:
-    """Open handoffs (the sales queue) by how long they have waited, and how many are past due. One query."""
+    """Open handoffs (the sales queue) by how long they have waited, past due, and by kind. Two queries."""
     now = now or timezone.now()
     aggregates = {"total": Count("id"), "overdue": Count("id", filter=Q(due_at__lt=now))}
     for index, (_, low, high) in enumerate(HANDOFF_AGE_BUCKETS):
@@ -112,7 +112,9 @@ def open_handoffs_by_age(*, now: datetime | None = None) -> dict:
         }
         for index, (label, low, _) in enumerate(HANDOFF_AGE_BUCKETS)
     ]
-    return {"total": counts["total"], "overdue": counts["overdue"], "rows": rows}
+    by_kind = dict(open_handoffs().order_by().values_list("kind").annotate(n=Count("id")).values_list("kind", "n"))
+    kinds = [{"label": label, "count": by_kind.get(kind, 0)} for kind, label in HandoffKind.choices]
+    return {"total": counts["total"], "overdue": counts["overdue"], "rows": rows, "kinds": kinds}
 
 
 def recent_stage_changes(*, limit: int = 15) -> QuerySet[StageChange]:

@@ -222,6 +222,7 @@ UPGRADE_REASONS = [
     "Asked about the enterprise SSO add-on",
     "Hitting the API limit every month",
 ]
+UPGRADE_WIN_REASONS = ["Upgrade closed: 20 more seats", "Upgrade closed: enterprise SSO add-on"]
 NOTE_BODIES = [
     "Intro call booked for Thursday. Interested in scoring and SLAs.",
     "Sent pricing and a case study. Decision maker is the VP Marketing.",
@@ -433,6 +434,9 @@ class Command(BaseCommand):
             path = [*rng.choice([["pql"], ["pql"], ["mql", "pql"]]), "claim?"]
         elif final in (Stage.CUSTOMER, Stage.SERVICE_QUALIFIED):
             path = [*rng.choice([["mql", "sql"], ["mql", "sql"], ["sql"], ["pql"]]), "claim", "customer"]
+            upgraded = rng.random() < 0.15
+            if final == Stage.CUSTOMER and upgraded:
+                path += ["service_qualified", "claim", "upgrade_won"]
             if final == Stage.SERVICE_QUALIFIED:
                 path += ["service_qualified", "claim?"]
         else:
@@ -473,6 +477,8 @@ class Command(BaseCommand):
                 step = Step(at, Stage.PQL, actor_label="scoring", reason="Product usage past the PQL threshold")
             elif name == "customer":
                 step = Step(at, Stage.CUSTOMER, actor=rep, reason=rng.choice(WIN_REASONS))
+            elif name == "upgrade_won":
+                step = Step(at, Stage.CUSTOMER, actor=rep, reason=rng.choice(UPGRADE_WIN_REASONS))
             elif name == "service_qualified":
                 step = Step(at, Stage.SERVICE_QUALIFIED, actor="service", reason=rng.choice(UPGRADE_REASONS))
             elif name == "recycle":
