@@ -40,7 +40,7 @@ def test_a_rep_claims_from_the_queue_adds_a_note_and_closes_as_customer(page, li
     lead_in_stage("pql", email="bob@widgets.example", first_name="Bob", last_name="Stone", company="Widgets", score=80)
     login(page, "priya", PASSWORD)
 
-    page.get_by_role("link", name="Sales queue").click()
+    page.locator("nav.sidenav").get_by_role("link", name="Sales queue").click()
     page.wait_for_url("**/sales/queue/")
     assert page.locator("[data-testid=queue-row]").count() == 2
     # The handoff with an SLA deadline comes first, whatever the other's score.
@@ -61,7 +61,7 @@ def test_a_rep_claims_from_the_queue_adds_a_note_and_closes_as_customer(page, li
     page.wait_for_load_state()
     assert "wants a demo for 12 seats" in page.locator("#timeline").inner_text()
 
-    page.get_by_role("link", name="My leads").click()
+    page.locator("nav.sidenav").get_by_role("link", name="My leads").click()
     page.wait_for_url("**/sales/my-leads/")
     row = page.locator("[data-testid=my-lead-row]")
     assert row.count() == 1
@@ -110,7 +110,7 @@ def test_a_service_rep_flags_upgrade_interest_that_reaches_the_sales_queue(
     lead_in_stage("customer", email="cto@globex.example", first_name="Hank", last_name="Scorpio", company="Globex")
     login(page, "sam", PASSWORD)
 
-    page.get_by_role("link", name="Find a customer").click()
+    page.locator("nav.sidenav").get_by_role("link", name="Find a customer").click()
     page.fill("#service-q", "globex")
     page.get_by_role("button", name="Find").click()
     row = page.locator("[data-testid=service-row][data-lead='cto@globex.example']")
@@ -153,3 +153,23 @@ def test_an_sla_breach_notifies_the_team_in_the_top_bar(page, live_server, peopl
     assert page.locator("[data-testid=notif-count]").count() == 0
     assert "Overdue" in queue_row(page, "late@lead.example").locator("[data-testid=sla]").inner_text()
     assert len(mailoutbox) == 2  # Priya and Tom
+
+
+def test_the_queue_works_from_the_keyboard(page, live_server, people, login, shot):
+    lead_in_stage("sql", email="first@k.example", score=90)
+    lead_in_stage("sql", email="second@k.example", score=10)
+    login(page, "priya", PASSWORD)
+    page.goto(f"{live_server.url}/sales/queue/")
+
+    page.keyboard.press("?")
+    assert page.locator("#queue-keys").is_visible()
+    shot(page, "keys")
+    page.keyboard.press("Escape")
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    assert page.evaluate("document.activeElement.dataset.lead") == "second@k.example"
+    page.keyboard.press("c")
+
+    assert "is yours now" in page.locator("[data-testid=queue-row-claimed]").inner_text()
+    assert Lead.objects.get(email="second@k.example").owner.username == "priya"
+    assert Lead.objects.get(email="first@k.example").owner is None
