@@ -56,6 +56,21 @@ def pytest_runtest_setup(item):
 
 
 @pytest.fixture(autouse=True)
+def _tasks_run_in_process(request):
+    """Tasks run in-process, as they do without REDIS_URL, except in tests of a real worker: with
+    REDIS_URL set (CI) they would otherwise wait in Redis for a worker that is not there."""
+    if request.node.get_closest_marker("celery_worker"):
+        yield
+        return
+    from leadcrm.celery import app
+
+    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # Every UserFactory hashes a password; PBKDF2's deliberate slowness made the suite minutes
     # longer. The real hashers stay listed so passwords hashed elsewhere still verify.
