@@ -1,14 +1,19 @@
-"""Per-key rate limit: a fixed-window counter in the cache, fail-open.
+"""Per-key rate limit: a fixed-window counter, shared by every web process, fail-open.
 
 DRF's SimpleRateThrottle keeps a list of every request time per client and rewrites it on each
 request: at thousands of requests a minute that list is the hot path. A counter per window is
-two cheap cache calls. The limit comes from settings.API_RATE_LIMIT ("<n>/<second|minute|hour>"),
+one round trip. The limit comes from settings.API_RATE_LIMIT ("<n>/<second|minute|hour>"),
 applied per API key, per user for sessions, per address for anonymous requests.
+
+With REDIS_URL set the counters live in Redis, so the limit holds across gunicorn workers and
+machines; without it (development, tests) in the process's local cache. If Redis does not answer
+the request is allowed: the limiter protects the service and must never be why it is down.
 """
 
 import logging
 import time
 
+import redis
 from django.conf import settings
 from django.core.cache import caches
 from rest_framework.throttling import BaseThrottle
@@ -33,7 +38,7 @@ class ApiRateThrottle(BaseThrottle):
     def identity(self, request) -> str:
         api_key = request_api_key(request)
         if api_key is not None:
-            return f"key:{api_key.pk}"
+            return f"key:{api_key.prefix}"
         if request.user and request.user.is_authenticated:
             return f"user:{request.user.pk}"
         return f"ip:{self.get_ident(request)}"
@@ -41,11 +46,9 @@ class ApiRateThrottle(BaseThrottle):
     def allow_request(self, request, view) -> bool:
         now = time.time()
         window = int(now // self.period)
-        cache_key = f"api-rate:{self.identity(request)}:{window}"
-        cache = caches[getattr(settings, "API_RATE_LIMIT_CACHE", "default")]
+        cache_key = f"leadcrm:api-rate:{self.identity(request)}:{window}"
         try:
-            cache.add(cache_key, 0, timeout=self.period + 1)
-            used = cache.incr(cache_key)
+            used = _count(cache_key, self.period + 1)
         except Exception:
             # The limiter protects the service; it must never be the reason the service is down.
             logger.warning("Rate-limit cache unavailable: request allowed", exc_info=True)
@@ -57,3 +60,23 @@ class ApiRateThrottle(BaseThrottle):
 
     def wait(self):
         return self.retry_after
+
+
+_redis_clients: dict = {}
+
+
+def _count(key: str, ttl: int) -> int:
+    """Increment the window's counter and return it: one pipelined round trip on Redis."""
+    url = getattr(settings, "REDIS_URL", "")
+    if url:
+        client = _redis_clients.get(url)
+        if client is None:
+            client = redis.Redis.from_url(url, socket_timeout=0.25, socket_connect_timeout=0.25)
+            _redis_clients[url] = client
+        pipe = client.pipeline(transaction=False)
+        pipe.set(key, 0, ex=ttl, nx=True)
+        pipe.incr(key)
+        return pipe.execute()[1]
+    cache = caches[getattr(settings, "API_RATE_LIMIT_CACHE", "default")]
+    cache.add(key, 0, timeout=ttl)
+    return cache.incr(key)
