@@ -102,7 +102,7 @@ def lead_close_won(*, lead_id: int, user, reason: str) -> TransitionResult:
 
 def lead_set_next_step(*, lead_id: int, user, text: str, due: date | None) -> Lead:
     lead = _lead(lead_id)
-    _require(policy.why_not_edit_profile(user, lead))
+    _require(policy.why_not_set_next_step(user, lead))
     Lead.objects.filter(pk=lead.pk).update(next_step=(text or "").strip()[:200], next_step_due=due)
     lead.refresh_from_db()
     return lead

@@ -7,19 +7,22 @@ or the button it is about.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from . import lead_selectors as selectors
-from . import policy
+from . import marketing_selectors, policy
 from .exceptions import LeadError, NotPermitted
-from .forms import LeadProfileForm, MoveForm, NoteForm
+from .forms import LeadProfileForm, MoveForm, MqlFilterForm, NoteForm
 from .marketing_services import lead_update_profile, note_add
 from .models import Lead
+from .roles import Role, has_role
 from .services import lead_transition
 from .stages import get_move, stage_label
 
@@ -54,6 +57,7 @@ def _render(request, lead: Lead, *, status: int = 200, **overrides):
         "primary_move": moves[0] if moves and not moves[0].requires_reason else None,
         "move_error": None,
         "back_url": _back_url(request),
+        **_list_neighbours(request, lead),
     }
     context.update(overrides)
     return render(request, "leads/lead_detail.html", context, status=status)
@@ -61,11 +65,32 @@ def _render(request, lead: Lead, *, status: int = 200, **overrides):
 
 def _back_url(request) -> str:
     """Back to the list the person came from, when it was one of ours."""
-    referer = request.headers.get("Referer", "")
     list_url = reverse("mql-list")
+    if "list" in request.GET:
+        query = request.GET["list"]
+        return list_url + (f"?{query}" if query else "")
+    referer = request.headers.get("Referer", "")
     if list_url in referer:
         return list_url + referer.split(list_url, 1)[1]
     return ""
+
+
+def _list_neighbours(request, lead: Lead) -> dict:
+    """Previous and next lead of the MQL list the person came from (?list=<its query string>)."""
+    if "list" not in request.GET or not has_role(request.user, Role.MARKETING):
+        return {}
+    query = request.GET["list"]
+    form = MqlFilterForm(QueryDict(query))
+    form.is_valid()
+    filters = form.filters()
+    leads = marketing_selectors.leads_filtered(filters=filters, user=request.user)
+    previous, following = marketing_selectors.lead_neighbours(leads, sort_key=filters["sort"], lead=lead)
+    suffix = "?" + urlencode({"list": query})
+
+    def link(other):
+        return reverse("lead-detail", args=[other.pk]) + suffix if other else ""
+
+    return {"previous_url": link(previous), "next_url": link(following)}
 
 
 @require_GET

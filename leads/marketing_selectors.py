@@ -350,3 +350,12 @@ def forms_seen() -> list[dict]:
         )
         .order_by("-last_received", "form_name")
     )
+
+
+def lead_neighbours(leads: QuerySet[Lead], *, sort_key: str, lead: Lead) -> tuple[Lead | None, Lead | None]:
+    """The leads just before and just after `lead` in a list (two index lookups)."""
+    sort = SORTS.get(sort_key, SORTS[DEFAULT_SORT])
+    cursor = (getattr(lead, sort.column), lead.pk)
+    previous = _walk(leads, sort, cursor, forward=False, limit=1)
+    following = _walk(leads, sort, cursor, forward=True, limit=1)
+    return (previous[0] if previous else None, following[0] if following else None)

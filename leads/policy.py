@@ -108,6 +108,13 @@ def why_not_close(user, lead: Lead) -> str | None:
     return why_not_move(user, lead, Stage.CUSTOMER)
 
 
+def why_not_set_next_step(user, lead: Lead) -> str | None:
+    """The next step is the owning rep's plan (an admin may fix it)."""
+    if has_role(user, Role.ADMIN) or (has_role(user, Role.SALES) and lead.owner_id == user.pk):
+        return None
+    return "Only the rep who owns this lead sets its next step."
+
+
 def why_not_flag_upgrade(user, lead: Lead) -> str | None:
     if not has_role(user, Role.SERVICE):
         return "Only service reps flag upgrade interest."

@@ -2,6 +2,7 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
@@ -11,7 +12,7 @@ from . import handoffs, sales_selectors
 from .exceptions import LeadError, NotPermitted
 from .models import UpgradeUrgency
 from .roles import Role, has_role
-from .sales_views import _back, _forbidden, _visible_lead, lead_url
+from .sales_views import InvalidInput, _forbidden, _refused, _visible_lead, lead_url
 
 
 def _refuse_unless_service(request) -> None:
@@ -36,13 +37,12 @@ def search(request):
 @require_POST
 def flag_upgrade(request, lead_id: int):
     lead = _visible_lead(request, lead_id)
-    fallback = reverse("service-search") + f"?q={lead.email}"
     urgency = request.POST.get("urgency", UpgradeUrgency.MEDIUM)
     try:
         if urgency not in UpgradeUrgency.values:
-            raise NotPermitted("Choose how urgent it is.")
+            raise InvalidInput("Choose how urgent it is.")
         if not request.POST.get("consent"):
-            raise NotPermitted("Ask the customer first: sales calls only customers who agreed.")
+            raise InvalidInput("Ask the customer first: sales calls only customers who agreed.")
         handoffs.upgrade_flag(
             lead_id=lead.pk,
             user=request.user,
@@ -51,13 +51,14 @@ def flag_upgrade(request, lead_id: int):
             note=request.POST.get("note", ""),
         )
     except LeadError as error:
-        messages.error(request, error.message)
-        return redirect(_back(request, fallback))
+        return _refused(request, error, lead)
     detail = lead_url(lead.pk)
     confirmation = f"{lead} is in the sales queue now: the next free rep takes it from there."
     if detail:
         confirmation = format_html('{} <a href="{}">View the lead</a>.', confirmation, detail)
     messages.success(request, confirmation)
+    if request.htmx:
+        return HttpResponse(status=204, headers={"HX-Redirect": reverse("service-flags")})
     return redirect(reverse("service-flags"))
 
 

@@ -5,6 +5,7 @@ Screenshots of every page land in artifacts/screenshots/ (see conftest.py).
 
 import csv
 import io
+import re
 
 from leads.models import Handoff, Lead, StageChange
 from scoring.models import RescoreJob, RuleSet, RuleSetStatus
@@ -48,7 +49,7 @@ def test_marketer_reviews_mqls_hands_two_to_sales_exports_and_changes_the_rules(
     # Open the best lead and read why it scored what it did.
     best = mqls[0]
     page.locator(f"tr[data-lead='{best.pk}'] .cell-lead a").click()
-    page.wait_for_url(f"{live_server.url}/leads/{best.pk}/")
+    page.wait_for_url(f"{live_server.url}/leads/{best.pk}/?list=score_min%3D{floor}")
     assert page.locator("[data-testid=score-total]").inner_text() == str(best.score)
     page.get_by_text("Why this score").click()
     breakdown = page.locator("[data-testid=why-score] table")
@@ -58,6 +59,10 @@ def test_marketer_reviews_mqls_hands_two_to_sales_exports_and_changes_the_rules(
     assert f"v{best.score_ruleset_version}" in page.locator("[data-testid=score-card]").inner_text()
     assert page.locator("[data-testid=timeline] li").count() > 0
     shot(page, "3-lead-detail")
+    # Next and previous walk the filtered list without going back to it.
+    page.locator("[data-testid=next-lead]").click()
+    page.wait_for_url(re.compile(rf".*/leads/{expected[1]}/\?list=.*"))
+    assert page.locator("[data-testid=previous-lead]").is_visible()
 
     # Back to the filtered list; hand the first two to sales in one go.
     page.get_by_role("link", name="← Back to the list").click()

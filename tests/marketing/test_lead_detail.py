@@ -182,4 +182,23 @@ def test_stage_path(stage, reached, expected):
 
 def test_the_mql_list_links_to_the_lead(marketer_client):
     lead = lead_in_stage("mql")
-    assert f'href="{detail(lead)}"' in marketer_client.get(reverse("mql-list")).content.decode()
+    assert f'href="{detail(lead)}?list="' in marketer_client.get(reverse("mql-list")).content.decode()
+
+
+def test_previous_and_next_within_the_list_it_came_from(marketer_client):
+    low, middle, high = (lead_in_stage("mql", score=score, source="webinar") for score in (10, 20, 30))
+    lead_in_stage("mql", score=25, source="ads")  # not in the filtered list
+    query = "source=webinar"
+    response = marketer_client.get(detail(middle), {"list": query})
+    suffix = "?list=source%3Dwebinar"
+    assert response.context["previous_url"] == detail(high) + suffix
+    assert response.context["next_url"] == detail(low) + suffix
+    assert response.context["back_url"] == reverse("mql-list") + "?source=webinar"
+    last = marketer_client.get(detail(low), {"list": query}).context
+    assert last["next_url"] == ""
+
+
+def test_the_list_links_carry_the_list(marketer_client):
+    lead = lead_in_stage("mql", source="webinar")
+    html = marketer_client.get(reverse("mql-list"), {"source": "webinar"}).content.decode()
+    assert f'href="{detail(lead)}?list=source%3Dwebinar"' in html
