@@ -315,3 +315,21 @@ def test_relative_times_read_in_one_unit(seconds_ago, text):
 
     now = timezone.now()
     assert relative(now - timedelta(seconds=seconds_ago), now).replace("\xa0", " ") == text
+
+
+@pytest.mark.parametrize(("label", "shown"), [("scoring", "Scoring"), ("api:website", "API (website)"), ("", "System")])
+def test_automatic_actors_read_as_words(label, shown):
+    from leads.templatetags.ui import system_actor
+
+    assert system_actor(label) == shown
+
+
+def test_queue_card_counts_open_handoffs_by_kind_and_links_sales_to_the_queue(client, sales_rep, marketer, pipeline):
+    client.force_login(sales_rep)
+    response = client.get(reverse("home"))
+    ages = response.context["handoff_ages"]
+    assert ages["total"] == sum(row["count"] for row in ages["rows"]) == 2
+    assert {kind["label"]: kind["count"] for kind in ages["kinds"]}["Marketing → Sales"] == 1
+    assert "Open the sales queue" in response.content.decode()
+    client.force_login(marketer)
+    assert "Open the sales queue" not in client.get(reverse("home")).content.decode()
