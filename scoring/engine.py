@@ -104,27 +104,44 @@ class FitRule:
     threshold: int | None = None  # company size at least
     id: int | None = None
 
-    def matches(self, lead: LeadFacts) -> bool:
+    def __post_init__(self):
+        # Normalized once: a rule is matched against every lead of a rescore or a preview.
         kind = self.kind
         if kind == FitKind.JOB_TITLE_CONTAINS:
+            wanted = tuple(value.casefold() for value in self.values if value)
+        elif kind == FitKind.COUNTRY_IN:
+            wanted = frozenset(value.strip().upper() for value in self.values if value.strip())
+        elif kind == FitKind.INDUSTRY_IN:
+            wanted = frozenset(value.strip().casefold() for value in self.values if value.strip())
+        else:
+            wanted = frozenset(value.strip().lower().lstrip("@") for value in self.values if value.strip())
+        object.__setattr__(self, "_wanted", wanted)
+
+    def matches(self, lead: LeadFacts) -> bool:
+        kind = self.kind
+        wanted = self._wanted
+        if kind == FitKind.JOB_TITLE_CONTAINS:
             title = (lead.job_title or "").casefold()
-            return bool(title) and any(value.casefold() in title for value in self.values if value)
+            if title:
+                for needle in wanted:
+                    if needle in title:
+                        return True
+            return False
         if kind == FitKind.COMPANY_SIZE_AT_LEAST:
             return lead.company_size is not None and self.threshold is not None and lead.company_size >= self.threshold
         if kind == FitKind.INDUSTRY_IN:
-            industry = (lead.industry or "").strip().casefold()
-            return bool(industry) and industry in {value.strip().casefold() for value in self.values}
+            return (lead.industry or "").strip().casefold() in wanted
         if kind == FitKind.COUNTRY_IN:
-            country = (lead.country or "").strip().upper()
-            return bool(country) and country in {value.strip().upper() for value in self.values}
+            return (lead.country or "").strip().upper() in wanted
         domain = lead.email_domain
         if not domain:
             return False
-        listed = {value.strip().lower().lstrip("@") for value in self.values if value.strip()}
         if kind == FitKind.EMAIL_FREE_MAIL:
-            return domain in FREE_MAIL_DOMAINS or domain in listed
+            return domain in FREE_MAIL_DOMAINS or domain in wanted
         if kind == FitKind.EMAIL_COMPETITOR:
-            return any(domain == listed_domain or domain.endswith("." + listed_domain) for listed_domain in listed)
+            if domain in wanted:
+                return True
+            return any(domain.endswith("." + listed) for listed in wanted)
         return False
 
 

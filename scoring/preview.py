@@ -56,6 +56,10 @@ def _summary(scores: list[int]) -> dict:
     }
 
 
+def facts_of(rows):
+    return ((row, lead_facts(row[:9])) for row in rows)
+
+
 def ruleset_preview(*, ruleset: RuleSet, now: datetime | None = None, chunk_size: int = PREVIEW_CHUNK_SIZE) -> dict:
     started = time.monotonic()
     rules = engine_ruleset(ruleset)
@@ -81,15 +85,17 @@ def ruleset_preview(*, ruleset: RuleSet, now: datetime | None = None, chunk_size
         if on_postgresql:
             # The same sums as the worker's, aggregated by PostgreSQL: seconds at 100,000 leads.
             totals = rule_totals_by_lead(after_id=last_id, upto_id=rows[-1][0], ruleset=rules, now=timestamp)
-            results = [
-                score_totals(facts, totals.get(row[0]) or engine.RuleTotals(), rules)
-                for row, facts in ((row, lead_facts(row[:9])) for row in rows)
+            empty = engine.RuleTotals()
+            scored = [
+                (row, facts, score_totals(facts, totals.get(row[0], empty), rules)) for row, facts in facts_of(rows)
             ]
         else:
             events = events_by_lead([row[0] for row in rows], rules)
-            results = [score_lead(lead_facts(row[:9]), events.get(row[0], ()), rules, timestamp) for row in rows]
-        for row, result in zip(rows, results, strict=True):
-            facts = lead_facts(row[:9])
+            scored = [
+                (row, facts, score_lead(facts, events.get(row[0], ()), rules, timestamp))
+                for row, facts in facts_of(rows)
+            ]
+        for row, facts, result in scored:
             move = decide_move(facts, result, rules)
             current = row[9]
             current_scores.append(current)
