@@ -1,4 +1,5 @@
 import functools
+import importlib
 import os
 
 import pytest
@@ -53,6 +54,24 @@ def pytest_runtest_setup(item):
             if os.environ.get("CI"):
                 pytest.fail(f"CI requires the {marker} service: {reason}", pytrace=False)
             pytest.skip(f"needs {marker}: {reason}")
+
+
+@pytest.fixture(autouse=True)
+def _role_groups_in_transactional_tests(request):
+    """A transactional test's flush empties auth_group, which migration leads/0002_roles filled, and
+    serialized rollback cannot bring it back once content types were recreated. Put the role groups
+    back before every transactional test, so that no test depends on the order tests run in."""
+    if "transactional_db" in request.fixturenames or "live_server" in request.fixturenames:
+        from django.contrib.auth.models import Group, Permission
+
+        request.getfixturevalue("transactional_db")
+        for name, codenames in importlib.import_module("leads.migrations.0002_roles").ROLE_PERMISSIONS.items():
+            group, _ = Group.objects.get_or_create(name=name)
+            permissions = Permission.objects.filter(content_type__app_label="leads")
+            if codenames is not None:
+                permissions = permissions.filter(codename__in=codenames)
+            group.permissions.set(permissions)
+    yield
 
 
 @pytest.fixture(autouse=True)
