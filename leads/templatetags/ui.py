@@ -50,3 +50,10 @@ def system_actor(label: str) -> str:
     if label.startswith("api:"):
         return f"API ({label[4:]})"
     return SYSTEM_ACTORS.get(label, label.capitalize())
+
+
+@register.filter
+def minutes(value) -> str:
+    """A timedelta as minutes: timedelta(minutes=15) -> "15 minutes"."""
+    count = max(1, round(value.total_seconds() / 60))
+    return f"{count} minute{'s' if count != 1 else ''}"

@@ -333,3 +333,13 @@ def test_queue_card_counts_open_handoffs_by_kind_and_links_sales_to_the_queue(cl
     assert "Open the sales queue" in response.content.decode()
     client.force_login(marketer)
     assert "Open the sales queue" not in client.get(reverse("home")).content.decode()
+
+
+def test_too_many_wrong_passwords_pause_logins_with_a_clear_page(client, marketer, settings):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(reverse("login"), {"username": "marketer", "password": "nope"})
+    response = client.post(reverse("login"), {"username": "marketer", "password": PASSWORD})
+    assert response.status_code == 429
+    html = response.content.decode()
+    assert 'data-testid="login-locked"' in html
+    assert "logging in is paused for 15 minutes" in html
