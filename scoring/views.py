@@ -11,14 +11,15 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from leads.charts import histogram_svg
 from leads.exceptions import LeadError
-from leads.models import EventType
+from leads.models import EventType, Lead
 from leads.roles import Role, has_role
 
-from . import selectors, services
+from . import engine, selectors, services
 from .forms import EngagementRuleForm, FitRuleForm, ThresholdsForm, describe_engagement_rule, describe_fit_rule
 from .models import EngagementRule, FitRule, RescoreJob
 from .preview import ruleset_preview
@@ -119,6 +120,28 @@ def rules_page(request):
     return _render(request, preview=request.GET.get("preview") == "1")
 
 
+def _test_lead(ruleset, query: str) -> dict:
+    """Score one lead with the draft, rule by rule, next to its stored score ("test a lead")."""
+    query = query.strip()
+    if not query:
+        return {}
+    leads = Lead.objects.all()
+    lead = (leads.filter(pk=int(query)) if query.isdigit() else leads.filter(email=query.lower())).first()
+    if lead is None:
+        return {"test_query": query, "test_error": f"No lead has the id or email “{query}”."}
+    rules = selectors.engine_ruleset(ruleset)
+    row = Lead.objects.filter(pk=lead.pk).values_list(*selectors.LEAD_FACT_FIELDS).get()
+    facts = selectors.lead_facts(row)
+    events = selectors.events_by_lead([lead.pk], rules).get(lead.pk, ())
+    result = engine.score_lead(facts, events, rules, timezone.now().timestamp())
+    return {
+        "test_query": query,
+        "test_lead": lead,
+        "test_result": result,
+        "test_stage": engine.projected_stage(facts, result, rules),
+    }
+
+
 @require_GET
 @marketing_required
 def preview_panel(request):
@@ -126,7 +149,11 @@ def preview_panel(request):
     draft = selectors.ruleset_draft()
     if draft is None:
         raise Http404("There is no draft to preview.")
-    context = {"draft": draft, **_preview_context(selectors.ruleset_get(ruleset_id=draft.pk))}
+    ruleset = selectors.ruleset_get(ruleset_id=draft.pk)
+    if "lead" in request.GET:
+        context = {"draft": draft, **_test_lead(ruleset, request.GET["lead"])}
+        return render(request, "scoring/_test_lead.html", context)
+    context = {"draft": draft, **_preview_context(ruleset)}
     return render(request, "scoring/_preview.html", context)
 
 

@@ -143,3 +143,17 @@ def test_histogram_svg_escapes_and_places_the_threshold():
     x = float(re.search(r'class="chart-threshold" x1="([\d.]+)"', svg).group(1))
     slot = (640 - 44 - 12) / 3
     assert x == pytest.approx(44 + slot * 1.5, abs=0.1)
+
+
+def test_test_a_lead_scores_it_rule_by_rule_with_the_draft(marketer_client, draft):
+    from tests.factories import EngagementEventFactory
+
+    lead = LeadFactory(job_title="VP Marketing", email="vp@initech.example")
+    EngagementEventFactory(lead=lead, event_type="webinar_attended")
+    response = marketer_client.get(reverse("scoring-preview"), {"lead": "VP@initech.example"})
+    html = response.content.decode()
+    assert "Senior title" in html
+    assert 'data-testid="test-lead-total"' in html
+    assert (
+        "No lead has" in marketer_client.get(reverse("scoring-preview"), {"lead": "nobody@x.example"}).content.decode()
+    )
