@@ -1,13 +1,16 @@
 """50 reps click Claim on one queue row at the same moment, on PostgreSQL, through the page."""
 
 import threading
+from datetime import timedelta
 
 import pytest
 from django.db import connections
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
-from leads.models import Handoff, HandoffStatus, StageChange
+from leads.handoffs import handoff_sla_sweep
+from leads.models import Handoff, HandoffStatus, Notification, StageChange
 from tests.factories import UserFactory, lead_in_stage
 from tests.sales.conftest import HTMX
 
@@ -59,3 +62,32 @@ def test_fifty_concurrent_claims_through_the_queue_make_one_owner(transactional_
     assert StageChange.objects.filter(lead=lead).count() == changes_before
     refusals = [body for status, body in answers if status == 409]
     assert all(f"Already claimed by {winner.get_full_name()}" in body for body in refusals)
+
+
+@pytest.mark.postgres
+def test_concurrent_sla_sweeps_mark_and_notify_each_breach_once(transactional_db, django_db_serialized_rollback):
+    reps = [UserFactory(username=f"sweeper{i}", roles=["sales"]) for i in range(3)]
+    leads = [lead_in_stage("sql") for _ in range(10)]
+    Handoff.objects.filter(lead__in=leads).update(due_at=timezone.now() - timedelta(minutes=5))
+    barrier = threading.Barrier(8)
+    marked: list = [None] * 8
+
+    def sweep(i: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            marked[i] = handoff_sla_sweep()
+        except Exception as error:
+            marked[i] = error
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=sweep, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert all(isinstance(n, int) for n in marked), marked
+    assert sum(marked) == 10
+    assert Handoff.objects.filter(lead__in=leads, sla_breached_at__isnull=False).count() == 10
+    assert Notification.objects.count() == 10 * len(reps)

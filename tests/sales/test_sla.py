@@ -3,9 +3,11 @@
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
+from leadcrm.celery import app
 from leads.handoffs import handoff_sla_sweep, notification_mark_read
 from leads.models import Handoff, HandoffStatus, Notification, RepProfile, RoutingRule
 from leads.services import lead_claim, lead_release
@@ -136,3 +138,9 @@ def test_with_no_other_rep_free_a_breached_offer_goes_to_the_whole_team(sales_re
 
     handoff.refresh_from_db()
     assert handoff.offered_to is None
+
+
+def test_the_sweep_is_on_the_beat_schedule():
+    entry = settings.CELERY_BEAT_SCHEDULE["handoffs-sla-sweep"]
+    assert entry["task"] == "leads.tasks.handoff_sla_sweep_task"
+    assert entry["task"] in app.tasks
