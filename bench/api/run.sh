@@ -16,6 +16,9 @@ export SECRET_KEY="${SECRET_KEY:-bench-only-$(head -c 48 /dev/urandom | base64 |
 export ALLOWED_HOSTS=127.0.0.1,localhost
 # The limiter runs (it is on the hot path) but must not be what the benchmark measures.
 export API_RATE_LIMIT="${API_RATE_LIMIT:-100000000/minute}"
+# Persistent database connections for the whole run (so the CPU of the PostgreSQL backends that
+# serve the workers can be read from /proc; Django's default here is 60 s).
+export DB_CONN_MAX_AGE="${DB_CONN_MAX_AGE:-3600}"
 
 PORT="${PORT:-8104}"
 WORKERS="${WORKERS:-4}"
@@ -63,6 +66,18 @@ measure() {  # measure <wrk args...>: run wrk, print its RESULT line with the se
 
 echo "# $(date -u +%FT%TZ) $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), gunicorn workers=$WORKERS threads=$THREADS, $(psql --version | head -1)"
 if [ "$WHAT" = all ] || [ "$WHAT" = submissions ]; then
+  # The baseline first, in its own gunicorn (same settings and middleware, one route).
+  BASE_PIDFILE="$PIDFILE.baseline"
+  BASE_PORT=$((PORT + 1000))
+  DJANGO_SETTINGS_MODULE=baseline_settings PYTHONPATH=bench/api .venv/bin/gunicorn leadcrm.wsgi:application \
+    --bind "127.0.0.1:$BASE_PORT" --workers "$WORKERS" --backlog 2048 --access-logfile /dev/null \
+    --error-logfile /tmp/leadcrm-bench-gunicorn.log --pid "$BASE_PIDFILE" --daemon
+  for _ in $(seq 50); do curl -s -o /dev/null -X POST "http://127.0.0.1:$BASE_PORT/baseline/" && break; sleep 0.2; done
+  MAIN_PIDFILE="$PIDFILE"; PIDFILE="$BASE_PIDFILE"
+  wrk -t2 -c"$CONNECTIONS" -d5s -s bench/api/baseline.lua "http://127.0.0.1:$BASE_PORT" >/dev/null
+  measure -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/api/baseline.lua "http://127.0.0.1:$BASE_PORT"
+  kill "$(cat "$BASE_PIDFILE")"; PIDFILE="$MAIN_PIDFILE"
+
   wrk -t2 -c"$CONNECTIONS" -d5s -s bench/api/submission.lua "http://127.0.0.1:$PORT" >/dev/null  # warm-up
   measure -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/api/submission.lua "http://127.0.0.1:$PORT"
 fi

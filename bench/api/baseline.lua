@@ -1,0 +1,12 @@
+-- wrk script for the baseline: an empty POST to the bare one-row view (bench/api/baseline.py).
+wrk.method = "POST"
+wrk.path = "/baseline/"
+
+function done(summary, latency, requests)
+  local seconds = summary.duration / 1e6
+  local e = summary.errors
+  io.write(string.format(
+    "RESULT kind=baseline_one_row requests=%d seconds=%.1f req_per_s=%.0f p50_ms=%.2f p99_ms=%.2f non_2xx=%d\n",
+    summary.requests, seconds, summary.requests / seconds, latency:percentile(50) / 1000,
+    latency:percentile(99) / 1000, e.status))
+end
