@@ -216,7 +216,8 @@ def bench_throughput(args) -> None:
             elapsed = time.monotonic() - started
             say(
                 f"run {run + 1}: {args.leads:,} leads, {total_events:,} events scored in {elapsed:.2f}s by one worker "
-                f"process: {total_events / elapsed:,.0f} events/s, {args.leads / elapsed:,.0f} leads/s "
+                f"process (load average {os.getloadavg()[0]:.1f}): {total_events / elapsed:,.0f} events/s, "
+                f"{args.leads / elapsed:,.0f} leads/s "
                 f"(worker RSS {rss_mb(worker.pid):.0f} MB)"
             )
     finally:
@@ -343,10 +344,12 @@ def bench_preview(args) -> None:
     draft = services.ruleset_create_draft()
     services.ruleset_update(ruleset=draft, mql_threshold=draft.mql_threshold - 10)
     for run in range(args.runs):
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.process_time()
         result = ruleset_preview(ruleset=draft)
-        elapsed = time.monotonic() - started
-        say(f"preview run {run + 1}: {result['leads']:,} leads in {elapsed:.2f}s; newly {result['newly']}")
+        elapsed, cpu = time.monotonic() - started, time.process_time() - cpu_started
+        newly = {str(stage): count for stage, count in result["newly"].items()}
+        say(f"preview run {run + 1}: {result['leads']:,} leads in {elapsed:.2f}s wall, {cpu:.2f}s CPU of this "
+            f"process (load average {os.getloadavg()[0]:.1f}); newly {newly}")  # fmt: skip
     services.ruleset_discard_draft(ruleset=draft)
 
 
