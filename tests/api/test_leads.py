@@ -123,3 +123,18 @@ def test_people_with_a_role_may_read(session_client, service_rep):
 
 def test_people_without_a_role_may_not(session_client):
     assert_error(session_client(UserFactory()).get(URL), 403)
+
+
+def test_a_deep_page_is_a_keyset_query_not_an_offset(read_client, django_assert_max_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(5):
+        LeadFactory()
+    cursor = read_client.get(f"{URL}?ordering=-score&limit=2").json()["next_cursor"]
+    with CaptureQueriesContext(connection) as queries:
+        response = read_client.get(f"{URL}?ordering=-score&limit=2&cursor={cursor}")
+    assert response.status_code == 200
+    page_sql = next(q["sql"] for q in queries.captured_queries if "leads_lead" in q["sql"] and "ORDER BY" in q["sql"])
+    assert "OFFSET" not in page_sql.upper()
+    assert '("leads_lead"."score", "leads_lead"."id") <' in page_sql
