@@ -125,7 +125,7 @@ def test_people_without_a_role_may_not(session_client):
     assert_error(session_client(UserFactory()).get(URL), 403)
 
 
-def test_a_deep_page_is_a_keyset_query_not_an_offset(read_client, django_assert_max_num_queries):
+def test_a_deep_page_is_a_keyset_query_not_an_offset(read_client):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
