@@ -22,7 +22,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
@@ -675,3 +675,16 @@ def _events_insert_postgresql(ordered: list[tuple[int, int, EventInput]], now: d
 
 
 _json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+# --- Retention ------------------------------------------------------------------------------
+
+IDEMPOTENCY_RETENTION = timedelta(days=1)
+
+
+def idempotency_records_purge(*, older_than: timedelta = IDEMPOTENCY_RETENTION) -> int:
+    """Forget stored answers older than the retry window (a day, as with most payment APIs):
+    a retry after that is a new request. Returns how many were deleted."""
+    cutoff = timezone.now() - older_than
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
