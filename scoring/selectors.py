@@ -178,9 +178,15 @@ def events_by_lead(lead_ids: Iterable[int], ruleset: engine.RuleSet) -> dict[int
 
 
 def rule_totals_by_lead(
-    *, after_id: int, upto_id: int, ruleset: engine.RuleSet, now: float
+    *,
+    ruleset: engine.RuleSet,
+    now: float,
+    lead_ids: list[int] | None = None,
+    after_id: int = 0,
+    upto_id: int = 0,
 ) -> dict[int, engine.RuleTotals]:
-    """engine.sum_events() for every lead with after_id < id <= upto_id, done by PostgreSQL.
+    """engine.sum_events() for these leads (or every lead with after_id < id <= upto_id), done by
+    PostgreSQL.
 
     The rules travel as a VALUES list joined to the events on the event type, so each event is
     tested only against its own type's rules, and PostgreSQL sums the decayed points per lead and
@@ -189,6 +195,10 @@ def rule_totals_by_lead(
     """
     result: dict[int, engine.RuleTotals] = {}
     events_table, leads_table = EngagementEvent._meta.db_table, Lead._meta.db_table
+    if lead_ids is not None:
+        which, which_params = "e.lead_id = ANY(%s)", [list(lead_ids)]
+    else:
+        which, which_params = "e.lead_id > %s AND e.lead_id <= %s", [after_id, upto_id]
     rules = ruleset.engagement_rules
     if rules:
         values = ", ".join(["(%s::int, %s::text, %s::text, %s::text, %s::text, %s::float8, %s::float8)"] * len(rules))
@@ -209,13 +219,13 @@ def rule_totals_by_lead(
             "GREATEST(%s::float8 - EXTRACT(EPOCH FROM e.occurred_at)::float8, 0) / r.half_life) END), COUNT(*) "
             f"FROM {events_table} e JOIN (VALUES {values}) AS r(position, event_type, key, operator, value, points, "
             "half_life) ON r.event_type = e.event_type "
-            "WHERE e.lead_id > %s AND e.lead_id <= %s AND (r.key IS NULL "
+            f"WHERE {which} AND (r.key IS NULL "
             "OR (r.operator = 'contains' AND strpos(lower(e.properties ->> r.key), r.value) > 0) "
             "OR (r.operator <> 'contains' AND lower(e.properties ->> r.key) = r.value)) "
             "GROUP BY e.lead_id, r.position"
         )
         with raw_cursor() as cursor:
-            cursor.execute(sql, [now, *params, after_id, upto_id])
+            cursor.execute(sql, [now, *params, *which_params])
             for lead_id, position, points, count in cursor.fetchall():
                 totals = result.get(lead_id)
                 if totals is None:
@@ -227,11 +237,11 @@ def rule_totals_by_lead(
         # Events that can move a lead, received since its last stage change: few, so a second query.
         sql = (
             f"SELECT DISTINCT e.lead_id, e.event_type FROM {events_table} e "
-            f"JOIN {leads_table} l ON l.id = e.lead_id WHERE e.lead_id > %s AND e.lead_id <= %s "
+            f"JOIN {leads_table} l ON l.id = e.lead_id WHERE {which} "
             "AND e.event_type = ANY(%s) AND e.received_at > l.stage_changed_at"
         )
         with raw_cursor() as cursor:
-            cursor.execute(sql, [after_id, upto_id, signal_types])
+            cursor.execute(sql, [*which_params, signal_types])
             for lead_id, event_type in cursor.fetchall():
                 totals = result.get(lead_id)
                 if totals is None:

@@ -47,6 +47,7 @@ from .selectors import (
     events_by_lead,
     lead_facts,
     raw_cursor,
+    rule_totals_by_lead,
     ruleset_draft,
     ruleset_published,
 )
@@ -323,19 +324,30 @@ def _write_scores(updates: list[tuple[int, engine.ScoreResult, datetime | None]]
 def _score_locked(rows: list[tuple], ruleset: engine.RuleSet, now: datetime) -> RecomputeOutcome:
     """Score leads this transaction holds locked (rows of LEAD_FACT_FIELDS + score_stale_since)
     and make the moves their scores call for, through the one transition service."""
-    events = events_by_lead([row[0] for row in rows], ruleset)
     timestamp = now.timestamp()
+    ids = [row[0] for row in rows]
+    if connection.vendor == "postgresql":
+        # PostgreSQL sums each lead's events per rule in C (one aggregate query for the batch);
+        # the engine applies fit, caps, rounding and moves. Same figures as summing in Python
+        # (tests/scoring/test_rule_totals_sql.py), at several times the speed.
+        totals = rule_totals_by_lead(lead_ids=ids, ruleset=ruleset, now=timestamp)
+    else:
+        events = events_by_lead(ids, ruleset)
+        totals = {
+            row[0]: engine.sum_events(lead_facts(row[:9]), events.get(row[0], ()), ruleset, timestamp) for row in rows
+        }
     updates = []
     moves = []
     event_count = 0
-    score_lead = engine.score_lead
+    empty = engine.RuleTotals()
+    score_totals = engine.score_totals
     decide_move = engine.decide_move
     for row in rows:
         lead_id = row[0]
         facts = lead_facts(row[:9])
-        lead_events = events.get(lead_id, ())
-        event_count += len(lead_events)
-        result = score_lead(facts, lead_events, ruleset, timestamp)
+        lead_totals = totals.get(lead_id, empty)
+        event_count += sum(lead_totals.counts.values())
+        result = score_totals(facts, lead_totals, ruleset)
         updates.append((lead_id, result, row[9]))
         move = decide_move(facts, result, ruleset)
         if move is not None:
