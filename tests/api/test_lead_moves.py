@@ -67,7 +67,7 @@ def test_an_unknown_lead_is_404(write_client):
     [
         ("marketer", "lead", "mql", 200),
         ("marketer", "sql", "customer", 403),
-        ("sales_rep", "sql", "customer", 200),
+        ("sales_rep", "sql", "customer", 403),  # a rep claims a queue lead before closing it
         ("sales_rep", "lead", "mql", 404),  # a rep does not see marketing's leads
         ("service_rep", "customer", "service_qualified", 200),
         ("service_rep", "lead", "mql", 403),
@@ -163,3 +163,12 @@ def test_an_admin_can_release_anyones_lead(session_client, sales_rep, admin_user
 
 def test_releasing_an_unowned_lead_is_refused(session_client, sales_rep, queued_lead):
     assert_error(session_client(sales_rep).post(f"/api/v1/leads/{queued_lead.pk}/release/"), 403)
+
+
+def test_a_rep_closes_the_lead_they_claimed(session_client, marketer, sales_rep):
+    lead = LeadFactory()
+    lead_transition(lead_id=lead.pk, to_stage="sql", actor=marketer)
+    lead_claim(lead_id=lead.pk, user=sales_rep)
+    response = session_client(sales_rep).post(transition(lead), {"to_stage": "customer"}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["lead"]["stage"] == "customer"
