@@ -14,6 +14,7 @@ from .. import policy
 from ..exceptions import NotPermitted
 from ..models import ApiKey, Lead
 from ..roles import Role, has_role
+from ..stages import SALES_STAGES, Stage
 from .auth import IntegrationPrincipal, request_api_key
 
 SUBMIT = ApiKey.Scope.SUBMIT.value
@@ -85,7 +86,12 @@ def check_can_edit(request, lead: Lead) -> None:
 def check_can_move(request, lead: Lead, to_stage: str) -> None:
     """Which moves a role may make (leads.policy); the lifecycle table is checked by lead_transition."""
     check_can_view(request, lead)
-    if not _is_integration(request):
+    if _is_integration(request):
+        return
+    if to_stage == Stage.CUSTOMER and lead.stage in SALES_STAGES:
+        # Closing as customer is the browser's "close" too: the same rule (claim it first).
+        _refuse(policy.why_not_close(request.user, lead))
+    else:
         _refuse(policy.why_not_move(request.user, lead, to_stage))
 
 
