@@ -73,7 +73,7 @@ def handoff_reject(*, lead_id: int, user, outcome: str, reason: str) -> Transiti
         target = Stage.MQL
     else:
         raise TransitionNotAllowed("Choose recycle or disqualify.")
-    _require(policy.why_not_move(user, lead, target))
+    _require(policy.why_not_reject(user, lead, target))
     with transaction.atomic():
         open_handoff_ids = list(
             Handoff.objects.filter(lead_id=lead.pk, status=HandoffStatus.OPEN).values_list("pk", flat=True)

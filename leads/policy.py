@@ -61,6 +61,9 @@ def why_not_move(user, lead: Lead, target: str) -> str | None:
     if lead.stage in SALES_STAGES and has_role(user, Role.SALES):
         if lead.owner_id not in (None, user.pk):
             return "This lead belongs to another rep: only its owner or an admin can move it."
+        if move.kind == MoveKind.WIN and lead.owner_id is None:
+            # A lead is won by the rep who worked it: the queue's lead is claimed first.
+            return "Claim this lead before closing it."
         if move.kind in {MoveKind.WIN, MoveKind.RECYCLE, MoveKind.DISQUALIFY, MoveKind.HANDOFF}:
             return None
     return f"Your role may not move a lead from {move.source.label} to {move.target.label}."
@@ -103,9 +106,19 @@ def why_not_close(user, lead: Lead) -> str | None:
     """Close as customer: the rep who claimed the lead, or an admin; the reason is asked by the service."""
     if lead.stage not in SALES_STAGES:
         return f"A {Stage(lead.stage).label} lead cannot be closed as customer."
-    if not has_role(user, Role.ADMIN) and has_role(user, Role.SALES) and lead.owner_id is None:
-        return "Claim this lead before closing it."
     return why_not_move(user, lead, Stage.CUSTOMER)
+
+
+def why_not_reject(user, lead: Lead, target: str) -> str | None:
+    """Turn a handoff down. An upgrade sales will not pursue goes back to customer: not a win, so
+    it needs no claim first (what why_not_move asks of a move to customer)."""
+    if lead.stage == Stage.SERVICE_QUALIFIED and target == Stage.CUSTOMER and not has_role(user, Role.ADMIN):
+        if not has_role(user, Role.SALES):
+            return "Only sales reps turn down an upgrade handoff."
+        if lead.owner_id not in (None, user.pk):
+            return "This lead belongs to another rep: only its owner or an admin can move it."
+        return None
+    return why_not_move(user, lead, target)
 
 
 def why_not_set_next_step(user, lead: Lead) -> str | None:
