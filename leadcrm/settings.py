@@ -220,7 +220,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
+# Tasks outside an app's tasks.py (autodiscover finds only those).
+CELERY_IMPORTS = ["leads.data_tasks"]
 CELERY_BEAT_SCHEDULE: dict = {
+    # Outgoing webhooks whose retry task was lost, or that a killed worker left half sent.
+    "webhooks-sweep": {"task": "leads.data_tasks.webhook_deliveries_sweep_task", "schedule": 60.0},
     # The safety net of scoring: leads whose nudge was lost (broker down, worker killed) are
     # still marked stale in PostgreSQL; the sweeper scores them and restarts stalled rescores.
     "scoring-sweep-stale": {
@@ -235,6 +239,18 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": float(env_int("SLA_SWEEP_SECONDS", 60)),
     },
 }
+
+# --- Data in and out (issue 7) ---------------------------------------------------------------
+# Outgoing webhooks: retry after base * 2^(attempt-1) seconds (capped), give up after the last
+# attempt; an endpoint whose attempts failed this many times in a row is paused.
+WEBHOOK_BACKOFF_BASE_SECONDS = float(os.environ.get("WEBHOOK_BACKOFF_BASE_SECONDS", "30"))
+WEBHOOK_BACKOFF_MAX_SECONDS = 3600
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+WEBHOOK_PAUSE_AFTER_FAILURES = env_int("WEBHOOK_PAUSE_AFTER_FAILURES", 20)
+WEBHOOK_TIMEOUT_SECONDS = 10
+# Erasure: True puts the erased email on a suppression list (as a keyed hash) and refuses later
+# submissions and imports with it; False lets the person come back as a new lead.
+PRIVACY_SUPPRESS_ERASED = env_bool("PRIVACY_SUPPRESS_ERASED", True)
 
 # --- Email ----------------------------------------------------------------------------------
 # Notifications (SLA breaches) go out through Django's email backend: the console by default.

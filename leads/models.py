@@ -473,3 +473,109 @@ class SavedView(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.user_id})"
+
+
+# ---- Data in and out (issue 7): webhooks, privacy, CSV import ---------------------------------
+
+
+class WebhookEvent(models.TextChoices):
+    LEAD_CREATED = "lead.created", "Lead created"
+    STAGE_CHANGED = "lead.stage_changed", "Stage changed"
+    HANDOFF_OPENED = "handoff.opened", "Handoff opened"
+    HANDOFF_ACCEPTED = "handoff.accepted", "Handoff accepted"
+    HANDOFF_REJECTED = "handoff.rejected", "Handoff rejected"
+    SCORE_THRESHOLD = "score.threshold_crossed", "Score crossed a threshold"
+
+
+class WebhookEndpoint(models.Model):
+    """An admin's receiver of outgoing webhooks: where, signed with which secret, for which events."""
+
+    name = models.CharField(max_length=100)
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=100, help_text="Signs every delivery (HMAC-SHA256); shared with the receiver.")
+    events = models.JSONField(default=list, help_text="The WebhookEvent values it receives.")
+    active = models.BooleanField(default=True)
+    # Set when it kept failing: no delivery is attempted until an admin resumes it.
+    paused_at = models.DateTimeField(null=True, blank=True)
+    pause_reason = models.CharField(max_length=300, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WebhookDeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    RETRYING = "retrying", "Waiting to retry"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    HELD = "held", "Held (endpoint paused)"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint, written in the transaction of the change it tells about: a
+    rolled-back change leaves no delivery. The log of its attempts is on the row."""
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=40, choices=WebhookEvent.choices)
+    event_id = models.UUIDField(help_text="The same for every endpoint of one event: receivers dedup on it.")
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=WebhookDeliveryStatus.choices, default="pending")
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_response_ms = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(fields=["endpoint", "-created_at"], name="webhookdelivery_endpoint_idx"),
+            # The sweeper looks for deliveries whose retry is due (a lost task).
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status__in=["pending", "retrying"]),
+                name="webhookdelivery_due_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} to {self.endpoint_id} ({self.status})"
+
+
+class Erasure(models.Model):
+    """The record that a person was erased: who asked, when, what went. No personal data: the
+    email is kept only as a keyed hash, so the erasure can be proven without knowing the address."""
+
+    lead_id_erased = models.BigIntegerField(help_text="The id the lead had.")
+    email_hash = models.CharField(max_length=64, db_index=True)
+    erased_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    erased_by_label = models.CharField(max_length=100, blank=True)
+    reason = models.CharField(max_length=200, blank=True, help_text="A ticket reference; never personal data.")
+    counts = models.JSONField(default=dict, help_text="How many rows of each kind were deleted or anonymized.")
+    suppressed = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Erasure of lead {self.lead_id_erased} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class SuppressedEmail(models.Model):
+    """An erased person's email, as a keyed hash: a later submission with it is refused."""
+
+    email_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.email_hash[:12]

@@ -1,0 +1,20 @@
+"""Celery tasks of data in and out (issue 7): thin, ids only, safe to run twice or concurrently."""
+
+from celery import shared_task
+
+from . import webhooks
+
+
+@shared_task
+def webhook_deliver_task(delivery_id: int) -> None:
+    """One attempt; a failure schedules the next one after its backoff (the attempt is claimed with
+    a conditional UPDATE, so a duplicate task sends nothing)."""
+    delay = webhooks.webhook_delivery_attempt(delivery_id=delivery_id)
+    if delay is not None:
+        webhook_deliver_task.apply_async((delivery_id,), countdown=delay)
+
+
+@shared_task
+def webhook_deliveries_sweep_task() -> int:
+    """Beat: retries whose task was lost, deliveries a killed worker left half sent."""
+    return webhooks.webhook_deliveries_sweep()

@@ -1,0 +1,87 @@
+"""Fixtures of the data in and out tests: real HTTP receivers of webhooks on loopback."""
+
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from leads.webhooks import SIGNATURE_HEADER, signature_verify
+
+RECEIVER_SECRET = "whsec-test-secret"
+
+
+@dataclass
+class Received:
+    event: str
+    body: dict
+    signature_ok: bool
+    headers: dict
+
+
+@dataclass
+class Receiver:
+    url: str
+    status: int
+    received: list[Received] = field(default_factory=list)
+
+    def wait_for(self, count: int, timeout: float = 20.0) -> list[Received]:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.received
+
+
+def _serve(port: int, status: int):
+    receiver = Receiver(url=f"http://127.0.0.1:{port}/hook", status=status)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            ok = signature_verify(secret=RECEIVER_SECRET, header=self.headers.get(SIGNATURE_HEADER, ""), body=body)
+            receiver.received.append(
+                Received(
+                    self.headers.get("LeadCRM-Event"),
+                    json.loads(body),
+                    ok,
+                    {k.lower(): v for k, v in self.headers.items()},
+                )
+            )
+            # A receiver that cannot verify the signature refuses the delivery.
+            self.send_response(receiver.status if ok else 401)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server, receiver
+
+
+@pytest.fixture
+def receiver():
+    """A receiver on 127.0.0.1:8108 that verifies the signature and answers 200."""
+    server, receiver = _serve(8108, 200)
+    yield receiver
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def failing_receiver():
+    """A receiver on 127.0.0.1:8109 that verifies the signature and answers 500."""
+    server, receiver = _serve(8109, 500)
+    yield receiver
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def admin_client_for_data(client, admin_user):
+    client.force_login(admin_user)
+    return client
