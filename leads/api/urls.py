@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from . import handoff_views, views
+from . import data_views, handoff_views, views
 from .errors import not_found_view
 
 urlpatterns = [
@@ -27,6 +27,9 @@ urlpatterns = [
     ),
     path("notifications/", handoff_views.NotificationsView.as_view(), name="api-notifications"),
     path("notifications/read/", handoff_views.NotificationsReadView.as_view(), name="api-notifications-read"),
+    # Data in and out (leads/api/data_views.py).
+    path("leads/<int:pk>/privacy/export/", data_views.PersonExportView.as_view(), name="api-privacy-export"),
+    path("leads/<int:pk>/privacy/erase/", data_views.PersonEraseView.as_view(), name="api-privacy-erase"),
     # Anything else under /api/v1/ (except the apps mounted after us, e.g. scoring/) is a JSON 404.
     re_path(r"^(?!scoring/).*$", not_found_view),
 ]

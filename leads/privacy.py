@@ -1,0 +1,127 @@
+"""A person's data out and gone (issue 7, point 4): export everything known as JSON, erase it.
+
+Erasure deletes the lead and everything hanging off it (events, notes, stage history, handoffs,
+upgrade flags; submissions, whose raw payloads hold personal data; webhook deliveries that carried
+the lead) in one transaction, and writes an Erasure row that proves it without personal data: the
+email is kept only as an HMAC keyed with SECRET_KEY. With PRIVACY_SUPPRESS_ERASED the same hash
+goes on the suppression list, and a later submission or import of the address is refused.
+"""
+
+import hashlib
+import hmac
+
+from django.conf import settings
+from django.db import transaction
+from django.forms.models import model_to_dict
+
+from .models import (
+    EngagementEvent,
+    Erasure,
+    Handoff,
+    Lead,
+    Note,
+    StageChange,
+    Submission,
+    SuppressedEmail,
+    UpgradeFlag,
+    WebhookDelivery,
+    normalize_email,
+)
+
+EXPORT_FORMAT_VERSION = 1
+
+
+def email_hash(email: str) -> str:
+    """A keyed hash of the normalized email: comparable, not reversible without the key."""
+    key = settings.SECRET_KEY.encode()
+    return hmac.new(key, normalize_email(email).encode(), hashlib.sha256).hexdigest()
+
+
+def email_is_suppressed(email: str) -> bool:
+    return SuppressedEmail.objects.filter(email_hash=email_hash(email)).exists()
+
+
+def suppressed_emails(emails: list[str]) -> set[str]:
+    """Which of these (normalized) emails are on the suppression list: one query for a batch."""
+    by_hash = {email_hash(email): email for email in emails}
+    hits = SuppressedEmail.objects.filter(email_hash__in=list(by_hash)).values_list("email_hash", flat=True)
+    return {by_hash[h] for h in hits}
+
+
+def _rows(queryset, fields: list[str]) -> list[dict]:
+    return list(queryset.order_by("pk").values(*fields))
+
+
+def person_export(*, lead_id: int) -> dict:
+    """Everything LeadCRM knows about the person of one lead, as JSON-ready data."""
+    lead = Lead.objects.get(pk=lead_id)
+    profile = model_to_dict(lead, exclude=["owner", "score_breakdown"])
+    profile.update(
+        owner=lead.owner.get_username() if lead.owner_id else None,
+        created_at=lead.created_at,
+        updated_at=lead.updated_at,
+        stage_changed_at=lead.stage_changed_at,
+        score_breakdown=lead.score_breakdown,
+    )
+    return {
+        "format_version": EXPORT_FORMAT_VERSION,
+        "profile": profile,
+        "submissions": _rows(
+            Submission.objects.filter(lead_id=lead_id),
+            ["id", "form_name", "payload", "page_url", "submitted_at", "received_at"],
+        ),
+        "events": _rows(
+            EngagementEvent.objects.filter(lead_id=lead_id),
+            ["id", "event_type", "occurred_at", "properties", "source", "external_id", "received_at"],
+        ),
+        "stage_history": _rows(
+            StageChange.objects.filter(lead_id=lead_id),
+            ["id", "from_stage", "to_stage", "actor__username", "actor_label", "reason", "created_at"],
+        ),
+        "handoffs": _rows(
+            Handoff.objects.filter(lead_id=lead_id),
+            ["id", "kind", "from_team", "to_team", "status", "reason", "opened_at", "decided_at", "rejection_reason"],
+        ),
+        "notes": _rows(Note.objects.filter(lead_id=lead_id), ["id", "kind", "body", "author__username", "created_at"]),
+        "upgrade_flags": _rows(
+            UpgradeFlag.objects.filter(lead_id=lead_id), ["id", "wants", "urgency", "note", "created_at"]
+        ),
+    }
+
+
+def person_erase(*, lead_id: int, actor=None, actor_label: str = "", reason: str = "") -> Erasure:
+    """Delete a person's data and record the erasure without it, in one transaction."""
+    suppress = bool(getattr(settings, "PRIVACY_SUPPRESS_ERASED", True))
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().get(pk=lead_id)
+        hashed = email_hash(lead.email)
+        counts = {
+            "events": EngagementEvent.objects.filter(lead_id=lead_id).count(),
+            "stage_changes": StageChange.objects.filter(lead_id=lead_id).count(),
+            "handoffs": Handoff.objects.filter(lead_id=lead_id).count(),
+            "notes": Note.objects.filter(lead_id=lead_id).count(),
+            "upgrade_flags": UpgradeFlag.objects.filter(lead_id=lead_id).count(),
+        }
+        # Submissions outlive their lead (SET_NULL) for statistics; their payloads are personal.
+        counts["submissions"], _ = Submission.objects.filter(lead_id=lead_id).delete()
+        # Outgoing webhook payloads carried the lead's profile.
+        counts["webhook_deliveries"], _ = WebhookDelivery.objects.filter(payload__lead__id=lead_id).delete()
+        counts["was_unsubscribed"] = lead.unsubscribed
+        lead.delete()
+        if suppress:
+            SuppressedEmail.objects.get_or_create(email_hash=hashed)
+        return Erasure.objects.create(
+            lead_id_erased=lead_id,
+            email_hash=hashed,
+            erased_by=actor,
+            erased_by_label="" if actor else (actor_label or "system"),
+            reason=(reason or "").strip()[:200],
+            counts=counts,
+            suppressed=suppress,
+        )
+
+
+def suppression_lift(*, email: str) -> bool:
+    """The person asks to be known again (e.g. signs up anew by hand): remove the address."""
+    deleted, _ = SuppressedEmail.objects.filter(email_hash=email_hash(email)).delete()
+    return bool(deleted)
