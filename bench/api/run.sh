@@ -75,11 +75,11 @@ if [ "$WHAT" = all ] || [ "$WHAT" = submissions ]; then
   for _ in $(seq 50); do curl -s -o /dev/null -X POST "http://127.0.0.1:$BASE_PORT/baseline/" && break; sleep 0.2; done
   MAIN_PIDFILE="$PIDFILE"; PIDFILE="$BASE_PIDFILE"
   wrk -t2 -c"$CONNECTIONS" -d5s -s bench/api/baseline.lua "http://127.0.0.1:$BASE_PORT" >/dev/null
-  measure -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/api/baseline.lua "http://127.0.0.1:$BASE_PORT"
+  measure -t2 -c"$CONNECTIONS" -d"$DURATION" --timeout 10s --latency -s bench/api/baseline.lua "http://127.0.0.1:$BASE_PORT"
   kill "$(cat "$BASE_PIDFILE")"; PIDFILE="$MAIN_PIDFILE"
 
   wrk -t2 -c"$CONNECTIONS" -d5s -s bench/api/submission.lua "http://127.0.0.1:$PORT" >/dev/null  # warm-up
-  measure -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/api/submission.lua "http://127.0.0.1:$PORT"
+  measure -t2 -c"$CONNECTIONS" -d"$DURATION" --timeout 10s --latency -s bench/api/submission.lua "http://127.0.0.1:$PORT"
 fi
 if [ "$WHAT" = all ] || [ "$WHAT" = events ]; then
   wrk -t2 -c"$BATCH_CONNECTIONS" -d5s --timeout 30s -s bench/api/events.lua "http://127.0.0.1:$PORT" >/dev/null
