@@ -9,6 +9,7 @@ from django.utils.timesince import timesince, timeuntil
 
 from leads import policy
 from leads.roles import Role, has_role
+from leads.stages import SALES_STAGES
 
 register = template.Library()
 
@@ -40,4 +41,5 @@ def sales_actions(user, lead):
         "release": lead.owner_id is not None and policy.why_not_release(user, lead) is None,
         "next_step": is_sales and lead.owner_id == user.pk,
         "flag": policy.why_not_flag_upgrade(user, lead) is None,
+        "in_queue": lead.stage in SALES_STAGES and lead.owner_id is None,
     }

@@ -82,3 +82,18 @@ class TestClaimView:
     def test_it_only_accepts_post(self, rep_client):
         lead = lead_in_stage("sql")
         assert rep_client.get(claim_url(lead)).status_code == 405
+
+
+@pytest.mark.django_db
+def test_the_lead_page_shows_the_sla_and_claims(rep_client, sales_rep, sla_policies):
+    lead = lead_in_stage("sql")
+
+    page = rep_client.get(reverse("lead-detail", args=[lead.pk])).content.decode()
+
+    assert "In the sales queue" in page
+    assert 'data-testid="sla"' in page
+    assert 'data-testid="claim"' in page
+    lead_claim(lead_id=lead.pk, user=sales_rep)
+    page = rep_client.get(reverse("lead-detail", args=[lead.pk])).content.decode()
+    assert 'data-testid="claim"' not in page
+    assert 'data-testid="release"' in page
