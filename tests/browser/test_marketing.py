@@ -155,3 +155,21 @@ def test_keyboard_reaches_the_bulk_actions(page, live_server, demo_data, login):
     handoff = page.locator("[data-testid=bulkbar]").get_by_role("button", name="Hand off to sales")
     handoff.focus()
     assert page.evaluate("document.activeElement.textContent") == "Hand off to sales"
+
+
+def test_the_rescore_progress_bar_follows_a_running_job(page, live_server, demo_data, login, shot):
+    from scoring.services import ruleset_ensure_published
+
+    job = RescoreJob.objects.create(ruleset=ruleset_ensure_published(), reason="manual", total=40, done=10)
+    login(page, "marketer")
+    page.goto(f"{live_server.url}/scoring/")
+    progress = page.locator("[data-testid=rescore]")
+    assert progress.get_attribute("data-status") == "running"
+    assert "10 of 40 leads" in progress.inner_text()
+    shot(page, "running")
+    # The worker moves on: htmx polls the fragment every second and the bar follows.
+    RescoreJob.objects.filter(pk=job.pk).update(done=30)
+    page.wait_for_function("document.querySelector('[data-testid=rescore]').innerText.includes('30 of 40 leads')")
+    RescoreJob.objects.filter(pk=job.pk).update(done=40, status="done")
+    page.wait_for_selector("[data-testid=rescore][data-status=done]")
+    assert "finished" in page.locator("[data-testid=rescore]").inner_text()
