@@ -144,3 +144,18 @@ def test_the_sweep_is_on_the_beat_schedule():
     entry = settings.CELERY_BEAT_SCHEDULE["handoffs-sla-sweep"]
     assert entry["task"] == "leads.tasks.handoff_sla_sweep_task"
     assert entry["task"] in app.tasks
+
+
+@pytest.mark.django_db
+def test_a_mail_server_that_is_down_does_not_undo_the_breach(sales_rep, monkeypatch, django_capture_on_commit_callbacks):
+    def refuse(messages):
+        raise ConnectionRefusedError("smtp down")
+
+    monkeypatch.setattr("leads.handoffs.send_mass_mail", refuse)
+    overdue(lead_in_stage("sql"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert handoff_sla_sweep() == 1
+
+    assert Notification.objects.filter(recipient=sales_rep).count() == 1
+    assert handoff_sla_sweep() == 0
