@@ -147,7 +147,7 @@ def test_the_sweep_is_on_the_beat_schedule():
 
 
 @pytest.mark.django_db
-def test_a_mail_server_that_is_down_does_not_undo_the_breach(sales_rep, monkeypatch, django_capture_on_commit_callbacks):
+def test_a_mail_server_down_does_not_undo_the_breach(sales_rep, monkeypatch, django_capture_on_commit_callbacks):
     def refuse(messages):
         raise ConnectionRefusedError("smtp down")
 
