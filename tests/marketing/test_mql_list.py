@@ -202,3 +202,10 @@ def test_the_filter_form_lands_on_the_short_url(marketer_client):
     )
     assert response.status_code == 302
     assert response["Location"] == URL + "?source=webinar"
+
+
+def test_recycle_is_offered_only_where_leads_can_be_recycled(marketer_client):
+    lead_in_stage("mql")
+    lead_in_stage("sql")
+    assert "Recycle…" not in marketer_client.get(URL).content.decode()
+    assert "Recycle…" in marketer_client.get(URL, {"stage": "sql"}).content.decode()
