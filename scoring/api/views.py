@@ -52,7 +52,13 @@ def _ruleset(ruleset_id: int) -> RuleSet:
 
 class RuleSetListView(ScoringView):
     @extend_schema(
-        tags=TAG, summary="Rule sets: the draft and every published version", responses=RuleSetSerializer(many=True)
+        tags=TAG,
+        summary="Rule sets: the draft and every published version",
+        description=(
+            "The draft (if any) first, then every published version, newest first, each with its thresholds, "
+            "engagement rules and fit rules. Marketing and admins only."
+        ),
+        responses=RuleSetSerializer(many=True),
     )
     def get(self, request):
         return Response(RuleSetSerializer(selectors.ruleset_list(), many=True).data)
@@ -72,13 +78,25 @@ class RuleSetDraftView(ScoringView):
 
 
 class RuleSetDetailView(ScoringView):
-    @extend_schema(tags=TAG, summary="One rule set with its rules and thresholds", responses=RuleSetSerializer)
+    @extend_schema(
+        tags=TAG,
+        summary="One rule set with its rules and thresholds",
+        description=(
+            "A rule set (draft, published or archived) with its MQL and PQL thresholds, PQL signal and high-"
+            "intent event types, engagement rules and fit rules."
+        ),
+        responses=RuleSetSerializer,
+    )
     def get(self, request, ruleset_id: int):
         return Response(RuleSetSerializer(_ruleset(ruleset_id)).data)
 
     @extend_schema(
         tags=TAG,
         summary="Change the draft's name and thresholds",
+        description=(
+            "Partial update of the draft: name, notes, MQL threshold, PQL threshold, PQL signal event types, "
+            "high-intent event types. A published or archived version answers 409."
+        ),
         request=RuleSetUpdateSerializer,
         responses=RuleSetSerializer,
     )
@@ -88,7 +106,15 @@ class RuleSetDetailView(ScoringView):
         ruleset = services.ruleset_update(ruleset=_ruleset(ruleset_id), **serializer.validated_data)
         return Response(RuleSetSerializer(selectors.ruleset_get(ruleset_id=ruleset.pk)).data)
 
-    @extend_schema(tags=TAG, summary="Discard the draft", responses={204: None})
+    @extend_schema(
+        tags=TAG,
+        summary="Discard the draft",
+        description=(
+            "Deletes the draft and its rules; the published version is untouched. A published or archived version"
+            " answers 409."
+        ),
+        responses={204: None},
+    )
     def delete(self, request, ruleset_id: int):
         services.ruleset_discard_draft(ruleset=_ruleset(ruleset_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -149,9 +175,18 @@ def _rule_views(kind: str, model, serializer, create, update, delete):
             "related_name": model._meta.get_field("ruleset").remote_field.related_name,
         },
     )
-    list_view.get = extend_schema(tags=TAG, summary=f"List the {label}", responses=serializer(many=True))(list_view.get)
+    list_view.get = extend_schema(
+        tags=TAG,
+        summary=f"List the {label}",
+        description=f"The {label} of a rule set, in their order. Any version can be read; only the draft changes.",
+        responses=serializer(many=True),
+    )(list_view.get)
     list_view.post = extend_schema(
-        tags=TAG, summary=f"Add one of the draft's {label}", request=serializer, responses={201: serializer}
+        tags=TAG,
+        summary=f"Add one of the draft's {label}",
+        description=f"Adds to the draft's {label}; validated by kind. A published or archived version answers 409.",
+        request=serializer,
+        responses={201: serializer},
     )(list_view.post)
     detail_view = type(
         f"{model.__name__}DetailView",
@@ -163,13 +198,25 @@ def _rule_views(kind: str, model, serializer, create, update, delete):
             "delete_service": staticmethod(delete),
         },
     )
-    detail_view.get = extend_schema(tags=TAG, summary=f"One of the {label}", responses=serializer)(detail_view.get)
+    detail_view.get = extend_schema(
+        tags=TAG,
+        summary=f"One of the {label}",
+        description=f"One of a rule set's {label}, with its condition and points.",
+        responses=serializer,
+    )(detail_view.get)
     detail_view.patch = extend_schema(
-        tags=TAG, summary=f"Change one of the draft's {label}", request=serializer, responses=serializer
+        tags=TAG,
+        summary=f"Change one of the draft's {label}",
+        description=f"Partial update of one of the draft's {label}. A published or archived version answers 409.",
+        request=serializer,
+        responses=serializer,
     )(detail_view.patch)
-    detail_view.delete = extend_schema(tags=TAG, summary=f"Remove one of the draft's {label}", responses={204: None})(
-        detail_view.delete
-    )
+    detail_view.delete = extend_schema(
+        tags=TAG,
+        summary=f"Remove one of the draft's {label}",
+        description=f"Deletes one of the draft's {label}. A published or archived version answers 409.",
+        responses={204: None},
+    )(detail_view.delete)
     return list_view, detail_view
 
 
@@ -224,21 +271,43 @@ class RuleSetPublishView(ScoringView):
 
 class RescoreJobListView(ScoringView):
     @extend_schema(
-        tags=TAG, summary="Recent rescore jobs with their progress", responses=RescoreJobSerializer(many=True)
+        tags=TAG,
+        summary="Recent rescore jobs with their progress",
+        description=(
+            "The latest rescore jobs (publishing, the daily decay refresh), newest first, with leads done out of "
+            "the total, leads moved, status and progress from 0 to 1."
+        ),
+        responses=RescoreJobSerializer(many=True),
     )
     def get(self, request):
         return Response(RescoreJobSerializer(selectors.rescore_job_list()[:RECENT_JOBS], many=True).data)
 
 
 class RescoreJobDetailView(ScoringView):
-    @extend_schema(tags=TAG, summary="One rescore job's progress", responses=RescoreJobSerializer)
+    @extend_schema(
+        tags=TAG,
+        summary="One rescore job's progress",
+        description=(
+            "Poll this after publishing: status (running, done, cancelled), leads done out of the total, leads "
+            "moved to another stage and progress from 0 to 1."
+        ),
+        responses=RescoreJobSerializer,
+    )
     def get(self, request, job_id: int):
         job = get_object_or_404(selectors.rescore_job_list(), pk=job_id)
         return Response(RescoreJobSerializer(job).data)
 
 
 class LeadScoreView(ScoringView):
-    @extend_schema(tags=TAG, summary="A lead's score and the rules that made it", responses=LeadScoreSerializer)
+    @extend_schema(
+        tags=TAG,
+        summary="A lead's score and the rules that made it",
+        description=(
+            "The stored fit, engagement and total score of a lead, the rule-set version that made it, when, "
+            "whether it is waiting for a recompute, and the breakdown naming each rule and its points."
+        ),
+        responses=LeadScoreSerializer,
+    )
     def get(self, request, lead_id: int):
         try:
             explained = selectors.lead_score_explain(lead_id=lead_id)
