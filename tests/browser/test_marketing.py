@@ -117,6 +117,7 @@ def test_marketer_reviews_mqls_hands_two_to_sales_exports_and_changes_the_rules(
     preview.wait_for()
     assert preview.locator("svg.chart").count() == 1
     assert preview.locator("[data-testid=preview-stages] tbody tr").count() == 7
+    page.evaluate("window.scrollTo(0, 0)")
     shot(page, "7-scoring-preview")
 
     page.locator("[data-testid=publish]").click()
@@ -129,6 +130,7 @@ def test_marketer_reviews_mqls_hands_two_to_sales_exports_and_changes_the_rules(
     assert f"{job.total} of {job.total} leads" in progress.inner_text()
     draft.refresh_from_db()
     assert draft.status == RuleSetStatus.PUBLISHED
+    page.evaluate("window.scrollTo(0, 0)")  # a full-page shot of a scrolled page draws the top bar mid-page
     shot(page, "8-rescore-done")
 
 
