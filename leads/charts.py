@@ -74,7 +74,7 @@ def histogram_svg(
 
 def funnel_svg(*, rows: list[dict]) -> SafeString:
     """Horizontal bars, one per funnel step: label, bar scaled to the first step, count and rates."""
-    width, row_h, label_w, value_w = 560, 34, 136, 116
+    width, row_h, label_w, value_w = 570, 34, 150, 116
     height = row_h * len(rows) + 8
     peak = max([row["count"] for row in rows] + [1])
     bar_w = width - label_w - value_w

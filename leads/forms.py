@@ -220,8 +220,15 @@ class MoveForm(forms.Form):
 class ReportPeriodForm(forms.Form):
     start = forms.DateField(label="From", widget=DateInput())
     end = forms.DateField(label="Until", widget=DateInput())
+    owner = forms.ChoiceField(label="Owner", required=False, widget=forms.Select(attrs={"class": "select"}))
 
     MAX_DAYS = 731
+
+    def __init__(self, *args, owners=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].choices = [("", "Anyone"), ("unowned", "Unowned")] + [
+            (str(user.pk), user.get_full_name() or user.get_username()) for user in owners
+        ]
 
     def clean(self):
         cleaned = super().clean()

@@ -209,9 +209,12 @@ REPORT_TABLES = {
 def _report_period(request) -> tuple[ReportPeriodForm, report_selectors.Period]:
     period = report_selectors.default_period()
     data = request.GET if request.GET.get("start") or request.GET.get("end") else None
-    form = ReportPeriodForm(data, initial={"start": period.start, "end": period.end})
+    owners = report_selectors.lead_owners()
+    form = ReportPeriodForm(data, initial={"start": period.start, "end": period.end}, owners=owners)
     if data is not None and form.is_valid():
-        period = report_selectors.Period(form.cleaned_data["start"], form.cleaned_data["end"])
+        period = report_selectors.Period(
+            form.cleaned_data["start"], form.cleaned_data["end"], form.cleaned_data["owner"] or ""
+        )
     return form, period
 
 
@@ -233,10 +236,11 @@ def reports(request):
         return csv_response(csv_rows(header, rows(compute())), filename=filename)
     funnel = report_selectors.funnel(period=period)
     weekly = report_selectors.weekly(period=period)
-    period_query = urlencode({"start": period.start.isoformat(), "end": period.end.isoformat()})
+    period_query = urlencode({"start": period.start.isoformat(), "end": period.end.isoformat(), "owner": period.owner})
     context = {
         "form": form,
         "period": period,
+        "owner_label": dict(form.fields["owner"].choices).get(period.owner, "") if period.owner else "",
         "funnel": funnel,
         "funnel_chart": charts.funnel_svg(rows=funnel["rows"]),
         "time": report_selectors.time_in_stage(period=period),

@@ -11,6 +11,7 @@ import statistics
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Q, Window
 from django.db.models.functions import Coalesce, Lag, TruncWeek
 from django.utils import timezone
@@ -35,8 +36,18 @@ SIDE_PATHS = [
 
 @dataclass(frozen=True)
 class Period:
+    """The report's period, and optionally whose leads: "" everyone, "unowned", or a user id."""
+
     start: date
     end: date  # inclusive
+    owner: str = ""
+
+    def owner_q(self, prefix: str = "") -> Q:
+        if self.owner == "unowned":
+            return Q(**{f"{prefix}owner__isnull": True})
+        if self.owner.isdigit():
+            return Q(**{f"{prefix}owner_id": int(self.owner)})
+        return Q()
 
     @property
     def since(self) -> datetime:
@@ -57,7 +68,7 @@ def default_period(today: date | None = None) -> Period:
 
 
 def _cohort(period: Period):
-    return Lead.objects.filter(created_at__gte=period.since, created_at__lt=period.until)
+    return Lead.objects.filter(period.owner_q(), created_at__gte=period.since, created_at__lt=period.until)
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -68,7 +79,7 @@ def funnel(*, period: Period) -> dict:
     """Of the leads created in the period, how many reached each stage (or a later one)."""
     created = _cohort(period).count()
     counts = StageChange.objects.filter(
-        lead__created_at__gte=period.since, lead__created_at__lt=period.until
+        period.owner_q("lead__"), lead__created_at__gte=period.since, lead__created_at__lt=period.until
     ).aggregate(
         **{
             stage.value: Count("lead_id", distinct=True, filter=Q(to_stage__in=[s.value for s in reached]))
@@ -109,8 +120,14 @@ def time_in_stage(*, period: Period) -> list[dict]:
     that left it; a lead still in a stage is not counted (its time is not known yet).
     """
     entered = Window(Lag("created_at"), partition_by=[F("lead_id")], order_by=[F("created_at").asc(), F("id").asc()])
+    # Only the histories of leads that changed stage in the period (the window needs each one's
+    # earlier changes too, so the period itself is applied below).
+    moved = StageChange.objects.filter(
+        period.owner_q("lead__"), created_at__gte=period.since, created_at__lt=period.until
+    ).values("lead_id")
     rows = (
-        StageChange.objects.annotate(entered_at=Coalesce(entered, F("lead__created_at")))
+        StageChange.objects.filter(lead_id__in=moved)
+        .annotate(entered_at=Coalesce(entered, F("lead__created_at")))
         .values_list("from_stage", "entered_at", "created_at")
         .order_by()
     )
@@ -148,7 +165,10 @@ def weekly(*, period: Period) -> list[dict]:
     created = {_as_date(week): n for week, n in created_rows}
     promoted = (
         StageChange.objects.filter(
-            created_at__gte=period.since, created_at__lt=period.until, to_stage__in=["mql", "sql"]
+            period.owner_q("lead__"),
+            created_at__gte=period.since,
+            created_at__lt=period.until,
+            to_stage__in=["mql", "sql"],
         )
         .annotate(week=TruncWeek("created_at"))
         .values("week", "to_stage")
@@ -210,3 +230,10 @@ def by_source(*, period: Period) -> list[dict]:
         }
         for row in rows
     ]
+
+
+def lead_owners():
+    """The people who can own leads (sales reps), for the owner filter."""
+    return list(
+        get_user_model().objects.filter(groups__name="sales", is_active=True).order_by("first_name", "username")
+    )

@@ -95,3 +95,20 @@ def test_an_invalid_period_says_why_beside_the_field(marketer_client):
 
 def test_reports_are_for_marketing(client_as, sales_rep):
     assert client_as(sales_rep).get(URL).status_code == 403
+
+
+def test_the_owner_filter(marketer_client, sales_rep):
+    owned = lead_in_stage("sql", source="webinar")
+    Lead.objects.filter(pk=owned.pk).update(owner=sales_rep)
+    lead_in_stage("mql", source="ads")
+    today = timezone.localdate()
+    mine = Period(today - timedelta(days=1), today, str(sales_rep.pk))
+    assert funnel(period=mine)["created"] == 1
+    assert [row["source"] for row in by_source(period=mine)] == ["webinar"]
+    unowned = Period(today - timedelta(days=1), today, "unowned")
+    assert [row["source"] for row in by_source(period=unowned)] == ["ads"]
+    html = marketer_client.get(
+        URL, {"start": today.isoformat(), "end": today.isoformat(), "owner": str(sales_rep.pk)}
+    ).content.decode()
+    assert f"owned by {sales_rep.get_full_name()}" in html
+    assert f"owner={sales_rep.pk}&amp;csv=funnel" in html
