@@ -28,10 +28,8 @@ import os
 import pstats
 import random
 import signal
-import statistics
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,7 +43,7 @@ import django  # noqa: E402
 django.setup()
 
 from django.core.management import call_command  # noqa: E402
-from django.db import close_old_connections, connection  # noqa: E402
+from django.db import connection  # noqa: E402
 from django.db.models.fields import NOT_PROVIDED  # noqa: E402
 
 from leads.models import EngagementEvent, Lead  # noqa: E402
@@ -242,7 +240,37 @@ def bench_profile(args) -> None:
     print(stream.getvalue())
 
 
+def _produce(seed_value: int, lead_ids: list[int], calls_per_second: float, per_call: int, seconds: float, queue):
+    """A producer process: events through the app's own path (store, mark, nudge on commit) at a
+    steady pace; after each commit it reports (lead id, commit time) to the poller."""
+    connection.close()  # never share the parent's database socket after fork
+    rng = random.Random(seed_value)
+    interval = 1.0 / calls_per_second
+    end = time.monotonic() + seconds
+    next_at = time.monotonic()
+    try:
+        while time.monotonic() < end:
+            lead_id = rng.choice(lead_ids)
+            items = [
+                {"event_type": rng.choice(["page_view", "email_click", "content_download"]),
+                 "occurred_at": datetime.now(UTC), "properties": {}}
+                for _ in range(per_call)
+            ]  # fmt: skip
+            events_record(lead=Lead(pk=lead_id), events=items, source="bench")
+            queue.put((lead_id, time.time(), per_call))
+            next_at += interval
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+    finally:
+        connection.close()
+        queue.put(None)
+
+
 def bench_latency(args) -> None:
+    import multiprocessing
+    import queue as queues
+
     services.ruleset_ensure_published()
     if not args.keep:
         seed(args.leads, args.events_per_lead)
@@ -251,77 +279,52 @@ def bench_latency(args) -> None:
     services.scores_recompute_stale()
     lead_ids = list(Lead.objects.values_list("id", flat=True))
     worker = start_worker(Path("/tmp/leadcrm-bench-worker.log"))
-    pending: dict[int, float] = {}  # lead id -> when its oldest unscored event batch was sent
-    lock = threading.Lock()
-    latencies: list[float] = []
-    stop = threading.Event()
-    sent = [0]
     per_call = args.events_per_call
-    threads = args.producers
-    calls_per_second = args.rate / per_call / threads
-
-    def producer(seed_value: int) -> None:
-        rng = random.Random(seed_value)
-        interval = 1.0 / calls_per_second
-        next_at = time.monotonic()
-        try:
-            while not stop.is_set():
-                lead_id = rng.choice(lead_ids)
-                items = [
-                    {"event_type": rng.choice(["page_view", "email_click", "content_download"]),
-                     "occurred_at": datetime.now(UTC), "properties": {}}
-                    for _ in range(per_call)
-                ]  # fmt: skip
-                before = time.time()
-                events_record(lead=Lead(pk=lead_id), events=items, source="bench")
-                with lock:
-                    pending.setdefault(lead_id, before)
-                    sent[0] += per_call
-                next_at += interval
-                delay = next_at - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-        finally:
-            close_old_connections()
-
-    def poller() -> None:
-        try:
-            while not stop.is_set() or pending:
-                with lock:
-                    watched = dict(pending)
-                if watched:
-                    # Committed events of a lead that is not marked stale are in its score: the
-                    # mark is cleared only by a recompute that saw every event committed before.
-                    rows = Lead.objects.filter(pk__in=list(watched)).values_list("id", "score_stale")
-                    seen = time.time()
-                    for lead_id, stale in rows:
-                        committed = watched[lead_id]
-                        if not stale:
-                            latencies.append(seen - committed)
-                            with lock:
-                                if pending.get(lead_id) == committed:
-                                    del pending[lead_id]
-                time.sleep(0.01)
-                if stop.is_set() and time.monotonic() > stop_deadline[0]:
-                    break
-        finally:
-            close_old_connections()
-
-    stop_deadline = [float("inf")]
-    workers = [threading.Thread(target=producer, args=(i,)) for i in range(threads)]
-    watcher = threading.Thread(target=poller)
-    say(f"Steady load: {args.rate} events/s ({threads} producers, {per_call} events per transaction) "
-        f"for {args.seconds}s over {len(lead_ids):,} leads")  # fmt: skip
+    calls_per_second = args.rate / per_call / args.producers
+    context = multiprocessing.get_context("fork")
+    reports = context.Queue()
+    connection.close()
+    producers = [
+        context.Process(target=_produce, args=(i, lead_ids, calls_per_second, per_call, args.seconds, reports))
+        for i in range(args.producers)
+    ]
+    say(f"Steady load: {args.rate} events/s ({args.producers} producer processes, {per_call} events per "
+        f"transaction) for {args.seconds}s over {len(lead_ids):,} leads; one worker process")  # fmt: skip
     started = time.monotonic()
-    for thread in [*workers, watcher]:
-        thread.start()
-    time.sleep(args.seconds)
-    stop.set()
-    for thread in workers:
-        thread.join()
+    for process in producers:
+        process.start()
+    # The poller: committed events of a lead that is no longer marked stale are in its score (the
+    # mark is cleared only by a recompute that saw every event committed before it).
+    pending: dict[int, float] = {}
+    latencies: list[float] = []
+    running, sent = len(producers), 0
+    give_up = None
+    while running or pending:
+        try:
+            while True:
+                report = reports.get_nowait()
+                if report is None:
+                    running -= 1
+                    continue
+                lead_id, committed, count = report
+                sent += count
+                pending.setdefault(lead_id, committed)
+        except queues.Empty:
+            pass
+        if pending:
+            rows = Lead.objects.filter(pk__in=list(pending)).values_list("id", "score_stale")
+            seen = time.time()
+            for lead_id, stale in rows:
+                if not stale:
+                    latencies.append(seen - pending.pop(lead_id))
+        if not running and give_up is None:
+            give_up = time.monotonic() + 30
+        if give_up is not None and time.monotonic() > give_up:
+            break
+        time.sleep(0.01)
     elapsed = time.monotonic() - started
-    stop_deadline[0] = time.monotonic() + 30
-    watcher.join()
+    for process in producers:
+        process.join()
     stop_worker(worker)
     latencies.sort()
 
@@ -329,9 +332,10 @@ def bench_latency(args) -> None:
         return latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000
 
     say(
-        f"sent {sent[0]:,} events in {elapsed:.1f}s ({sent[0] / elapsed:,.0f}/s); {len(latencies):,} lead updates "
-        f"observed, {len(pending)} never: event sent -> score visible p50 {pct(0.5):.0f} ms, p95 {pct(0.95):.0f} ms, "
-        f"p99 {pct(0.99):.0f} ms, max {latencies[-1] * 1000:.0f} ms, mean {statistics.mean(latencies) * 1000:.0f} ms"
+        f"sent {sent:,} events in {args.seconds}s ({sent / args.seconds:,.0f}/s, load average "
+        f"{os.getloadavg()[0]:.1f}); {len(latencies):,} lead updates observed, {len(pending)} never: "
+        f"commit -> score visible p50 {pct(0.5):.0f} ms, p95 {pct(0.95):.0f} ms, p99 {pct(0.99):.0f} ms, "
+        f"max {latencies[-1] * 1000:.0f} ms (run {elapsed:.0f}s)"
     )
 
 
@@ -361,7 +365,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--rate", type=int, default=1000, help="latency: events per second")
     parser.add_argument("--seconds", type=int, default=30, help="latency: how long the load lasts")
-    parser.add_argument("--producers", type=int, default=4, help="latency: producer threads")
+    parser.add_argument("--producers", type=int, default=4, help="latency: producer processes")
     parser.add_argument("--events-per-call", type=int, default=5, help="latency: events per transaction")
     parser.add_argument("--keep", action="store_true", help="reuse the leads and events already there")
     args = parser.parse_args()
