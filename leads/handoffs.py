@@ -29,6 +29,7 @@ from .models import (
     RepProfile,
     RoutingRule,
     SlaPolicy,
+    StageChange,
     UpgradeFlag,
 )
 from .roles import Role
@@ -87,6 +88,8 @@ def handoff_reject(*, lead_id: int, user, outcome: str, reason: str) -> Transiti
             Handoff.objects.filter(pk__in=open_handoff_ids).update(
                 status=HandoffStatus.REJECTED, rejection_reason=reason
             )
+        if lead.stage == Stage.SERVICE_QUALIFIED:
+            _notify_flagger(lead, f"Sales turned down the upgrade of {lead}: {reason}")
     return result
 
 
@@ -97,9 +100,25 @@ def lead_close_won(*, lead_id: int, user, reason: str) -> TransitionResult:
         raise ReasonRequired("Say how the deal was won (plan, amount, what made it close).")
     lead = _lead(lead_id)
     _require(policy.why_not_close(user, lead))
-    return lead_transition(
-        lead_id=lead.pk, to_stage=Stage.CUSTOMER, actor=user, reason=reason, expected_stage=lead.stage
+    with transaction.atomic():
+        result = lead_transition(
+            lead_id=lead.pk, to_stage=Stage.CUSTOMER, actor=user, reason=reason, expected_stage=lead.stage
+        )
+        if lead.stage == Stage.SERVICE_QUALIFIED:
+            _notify_flagger(lead, f"The upgrade of {lead} you flagged is closed: {reason}")
+    return result
+
+
+def _notify_flagger(lead: Lead, text: str) -> None:
+    """Tell the service rep who flagged this upgrade what became of it (their latest flag)."""
+    flagger_id = (
+        StageChange.objects.filter(lead=lead, from_stage=Stage.CUSTOMER, to_stage=Stage.SERVICE_QUALIFIED)
+        .order_by("-created_at", "-id")
+        .values_list("actor_id", flat=True)
+        .first()
     )
+    if flagger_id is not None:
+        Notification.objects.create(recipient_id=flagger_id, text=text[:300], url=reverse("service-flags"))
 
 
 def lead_set_next_step(*, lead_id: int, user, text: str, due: date | None) -> Lead:

@@ -6,8 +6,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from leads.exceptions import NotPermitted, ReasonRequired
-from leads.handoffs import upgrade_flag
-from leads.models import Handoff, HandoffKind, HandoffStatus, StageChange, UpgradeFlag
+from leads.handoffs import RejectOutcome, handoff_reject, lead_close_won, upgrade_flag
+from leads.models import Handoff, HandoffKind, HandoffStatus, Notification, StageChange, UpgradeFlag
 from leads.services import lead_claim, lead_transition
 from tests.factories import lead_in_stage
 
@@ -151,3 +151,25 @@ def test_the_flags_page_query_count_does_not_grow(service_client, service_rep):
         response = service_client.get(reverse("service-flags"))
     assert len(response.context["flags"]) == 6
     assert len(many) == len(few)
+
+
+@pytest.mark.django_db
+class TestTheFlaggerHearsBack:
+    def test_when_sales_closes_the_upgrade(self, service_rep, sales_rep):
+        customer = lead_in_stage("customer", first_name="Ada", last_name="King")
+        upgrade_flag(lead_id=customer.pk, user=service_rep, wants="SSO", urgency="high")
+        lead_claim(lead_id=customer.pk, user=sales_rep)
+
+        lead_close_won(lead_id=customer.pk, user=sales_rep, reason="Enterprise, 2 years")
+
+        [note] = Notification.objects.filter(recipient=service_rep)
+        assert note.text == "The upgrade of Ada King you flagged is closed: Enterprise, 2 years"
+
+    def test_when_sales_turns_it_down(self, service_rep, sales_rep):
+        customer = lead_in_stage("customer", first_name="Ada", last_name="King")
+        upgrade_flag(lead_id=customer.pk, user=service_rep, wants="SSO", urgency="high")
+
+        handoff_reject(lead_id=customer.pk, user=sales_rep, outcome=RejectOutcome.RECYCLE, reason="On the top plan")
+
+        [note] = Notification.objects.filter(recipient=service_rep)
+        assert note.text == "Sales turned down the upgrade of Ada King: On the top plan"
