@@ -49,7 +49,7 @@ def queue_handoffs(*, user) -> QuerySet[Handoff]:
     return (
         Handoff.objects.filter(status=HandoffStatus.OPEN)
         .filter(Q(offered_to__isnull=True) | Q(offered_to=user))
-        .select_related("lead", "offered_to")
+        .select_related("lead", "lead__owner", "offered_to")
         .annotate(due_key=Coalesce("due_at", Value(NO_DEADLINE, output_field=DateTimeField())))
         .order_by("due_key", "-lead__score", "opened_at", "id")
     )
@@ -99,6 +99,7 @@ def my_leads(*, user, today: date | None = None) -> QuerySet[Lead]:
     today = today or timezone.localdate()
     return (
         Lead.objects.filter(owner=user, stage__in=[s.value for s in SALES_STAGES])
+        .select_related("owner")
         .annotate(
             urgency=Case(
                 When(next_step_due__lt=today, then=Value(URGENCY_OVERDUE)),

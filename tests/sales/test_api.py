@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -171,3 +173,22 @@ def test_notifications_list_and_mark_read(api, sales_rep):
     after = client.post("/api/v1/notifications/read/", {"id": body["results"][0]["id"]}, format="json").json()
     assert after["unread"] == 0
     assert Notification.objects.get().read_at is not None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/v1/sales/queue/", "/api/v1/sales/my-leads/"])
+def test_list_endpoints_cost_the_same_queries_for_1_or_12_rows(api, sales_rep, path):
+    def add():
+        lead = lead_in_stage("sql")
+        if "my-leads" in path:
+            lead_claim(lead_id=lead.pk, user=sales_rep)
+
+    client = api(sales_rep)
+    add()
+    with CaptureQueriesContext(connection) as few:
+        assert len(client.get(path).json()["results"]) == 1
+    for _ in range(11):
+        add()
+    with CaptureQueriesContext(connection) as many:
+        assert len(client.get(path).json()["results"]) == 12
+    assert len(many) == len(few)
