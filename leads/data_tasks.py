@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import webhooks
+from . import imports, webhooks
 
 
 @shared_task
@@ -18,3 +18,9 @@ def webhook_deliver_task(delivery_id: int) -> None:
 def webhook_deliveries_sweep_task() -> int:
     """Beat: retries whose task was lost, deliveries a killed worker left half sent."""
     return webhooks.webhook_deliveries_sweep()
+
+
+@shared_task
+def import_run_task(job_id: int) -> None:
+    """Run a queued CSV import (re-run after a lost worker, it finds written rows by email)."""
+    imports.import_run(job_id=job_id)

@@ -579,3 +579,69 @@ class SuppressedEmail(models.Model):
 
     def __str__(self) -> str:
         return self.email_hash[:12]
+
+
+class ImportMode(models.TextChoices):
+    UPDATE_EMPTY = "update_empty", "Fill in empty fields only"
+    OVERWRITE = "overwrite", "Overwrite with the file's values"
+    SKIP = "skip", "Skip existing leads"
+
+
+class ImportStatus(models.TextChoices):
+    UPLOADED = "uploaded", "Uploaded"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Importing"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ImportJob(models.Model):
+    """A CSV import: the stored file, how to read and map it, and its progress and counts."""
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    file_name = models.CharField(max_length=255)
+    file_path = models.CharField(max_length=500, help_text="The upload as received, under VAR_DIR/imports.")
+    file_size = models.PositiveBigIntegerField(default=0)
+    encoding = models.CharField(max_length=20, blank=True)
+    delimiter = models.CharField(max_length=2, blank=True)
+    headers = models.JSONField(default=list)
+    # One lead field (or "") per column, in column order.
+    mapping = models.JSONField(default=list)
+    mode = models.CharField(max_length=20, choices=ImportMode.choices, default=ImportMode.UPDATE_EMPTY)
+    status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.UPLOADED)
+    error = models.TextField(blank=True, help_text="Why the whole file was refused.")
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Import {self.pk}: {self.file_name} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.processed_rows / self.total_rows) if self.total_rows else 0
+
+
+class ImportRowError(models.Model):
+    """A row the import did not write, with its line in the file and why: the error report."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="row_errors")
+    line = models.PositiveIntegerField()
+    reason = models.CharField(max_length=300)
+    values = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["job", "line", "id"]
+        indexes = [models.Index(fields=["job", "line"], name="importrowerror_job_line_idx")]
+
+    def __str__(self) -> str:
+        return f"Import {self.job_id} line {self.line}: {self.reason}"
