@@ -118,7 +118,7 @@ def _notify_flagger(lead: Lead, text: str) -> None:
         .first()
     )
     if flagger_id is not None:
-        Notification.objects.create(recipient_id=flagger_id, text=text[:300], url=reverse("service-flags"))
+        Notification.objects.create(recipient_id=flagger_id, lead=lead, text=text[:300], url=reverse("service-flags"))
 
 
 def lead_set_next_step(*, lead_id: int, user, text: str, due: date | None) -> Lead:
@@ -183,6 +183,7 @@ def _notify_offer(*, handoff: Handoff, rep_id: int) -> None:
     due = f" Claim it within {_plain(timeuntil(handoff.due_at, depth=1))}." if handoff.due_at else ""
     Notification.objects.create(
         recipient_id=rep_id,
+        lead_id=handoff.lead_id,
         text=f"Routing offered you {handoff.lead} ({handoff.get_kind_display()}).{due}",
         url=reverse("sales-queue"),
     )
@@ -231,7 +232,7 @@ def _notify_breach(handoff: Handoff) -> None:
     url = reverse("sales-queue")
     recipients = list(sales_team())
     Notification.objects.bulk_create(
-        [Notification(recipient=user, text=text, url=url, handoff=handoff) for user in recipients],
+        [Notification(recipient=user, text=text, url=url, handoff=handoff, lead=lead) for user in recipients],
         ignore_conflicts=True,
     )
     emails = [user.email for user in recipients if user.email]

@@ -364,6 +364,8 @@ class Notification(models.Model):
     text = models.CharField(max_length=300)
     url = models.CharField(max_length=300, blank=True)
     handoff = models.ForeignKey(Handoff, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    # The lead the text names: erasing the lead (privacy) takes its notifications with it.
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
 

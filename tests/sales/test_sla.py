@@ -8,8 +8,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from leadcrm.celery import app
-from leads.handoffs import handoff_sla_sweep, notification_mark_read
+from leads.handoffs import handoff_sla_sweep, notification_mark_read, upgrade_flag
 from leads.models import Handoff, HandoffStatus, Notification, RepProfile, RoutingRule
+from leads.privacy import person_erase
 from leads.services import lead_claim, lead_release
 from leads.tasks import handoff_sla_sweep_task
 from tests.factories import lead_in_stage
@@ -159,3 +160,17 @@ def test_a_mail_server_down_does_not_undo_the_breach(sales_rep, monkeypatch, dja
 
     assert Notification.objects.filter(recipient=sales_rep).count() == 1
     assert handoff_sla_sweep() == 0
+
+
+@pytest.mark.django_db
+def test_erasing_a_lead_takes_every_notification_naming_it(sales_rep, other_sales_rep, service_rep):
+    RoutingRule.objects.create(name="Everyone")
+    lead = lead_in_stage("customer", first_name="Erase", last_name="Me")
+    upgrade_flag(lead_id=lead.pk, user=service_rep, wants="More", urgency="high")  # an offer notification
+    overdue(lead)
+    handoff_sla_sweep()  # breach notifications, and a second offer
+    assert Notification.objects.filter(text__contains="Erase Me").count() >= 3
+
+    person_erase(lead_id=lead.pk, actor_label="test")
+
+    assert not Notification.objects.filter(text__contains="Erase Me").exists()
