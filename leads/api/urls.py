@@ -30,6 +30,10 @@ urlpatterns = [
     # Data in and out (leads/api/data_views.py).
     path("leads/<int:pk>/privacy/export/", data_views.PersonExportView.as_view(), name="api-privacy-export"),
     path("leads/<int:pk>/privacy/erase/", data_views.PersonEraseView.as_view(), name="api-privacy-erase"),
+    path("imports/", data_views.ImportListView.as_view(), name="api-imports"),
+    path("imports/<int:pk>/", data_views.ImportDetailView.as_view(), name="api-import"),
+    path("imports/<int:pk>/start/", data_views.ImportStartView.as_view(), name="api-import-start"),
+    path("imports/<int:pk>/errors/", data_views.ImportErrorsView.as_view(), name="api-import-errors"),
     # Anything else under /api/v1/ (except the apps mounted after us, e.g. scoring/) is a JSON 404.
     re_path(r"^(?!scoring/).*$", not_found_view),
 ]
