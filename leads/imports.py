@@ -526,13 +526,16 @@ def _write_chunk(rows: list[Row], *, mode: str) -> tuple[int, int, int]:
             updated_leads.append(lead)
         else:
             skipped += 1  # nothing new for this lead: counted as skipped, not as an update
-    if updated_leads:
+    if updated_leads and connection.vendor == "postgresql":
+        _update_postgresql(updated_leads, sorted(changed_fields))  # marks them stale too
+        ingest._announce_events_stored([lead.pk for lead in updated_leads])
+    elif updated_leads:
         now = timezone.now()
         for lead in updated_leads:
             lead.updated_at = now
         Lead.objects.bulk_update(updated_leads, [*sorted(changed_fields), "updated_at"], batch_size=500)
+        lead_mark_score_stale(lead_ids=[lead.pk for lead in updated_leads])
     # New leads are inserted already marked stale: only tell scoring (after commit) about them.
-    lead_mark_score_stale(lead_ids=[lead.pk for lead in updated_leads])
     ingest._announce_events_stored(created_ids.values())
     return len(created_ids), len(updated_leads), skipped
 
@@ -623,6 +626,30 @@ def _create_postgresql(rows: list[Row], template: dict, now) -> dict[str, int]:
     with connection.cursor() as cursor:
         cursor.execute(sql, [*(template[c] for c in constants), ingest._json(records)])
         return dict(cursor.fetchall())
+
+
+def _update_postgresql(leads: list[Lead], fields: list[str]) -> None:
+    """One UPDATE ... FROM jsonb_to_recordset for a chunk's changed leads (bulk_update's CASE per
+    row and field was 10x slower), marking their scores stale in the same statement."""
+    table = connection.ops.quote_name(Lead._meta.db_table)
+    record_types = {"company_size": "integer", "consent": "boolean", "consent_at": "timestamptz"}
+    record = ", ".join(["id bigint", *(f"{name} {record_types.get(name, 'text')}" for name in fields)])
+    assignments = ", ".join(f"{connection.ops.quote_name(name)} = u.{name}" for name in fields)
+    rows = [
+        {"id": lead.pk, **{name: _json_value(getattr(lead, name)) for name in fields}}
+        for lead in sorted(leads, key=lambda lead: lead.pk)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {assignments}, updated_at = %s, score_stale = TRUE, "
+            f"score_stale_since = CASE WHEN {table}.score_stale THEN {table}.score_stale_since ELSE %s END "
+            f"FROM jsonb_to_recordset(%s::jsonb) AS u({record}) WHERE {table}.id = u.id",
+            [timezone.now(), timezone.now(), ingest._json(rows)],
+        )
+
+
+def _json_value(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 def _apply(lead: Lead, values: dict, *, overwrite: bool) -> set[str]:
