@@ -28,6 +28,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("Scoring rules", "scoring-rules", (MARKETING,), "Marketing"),
     NavItem("Reports", "marketing-reports", (MARKETING,), "Marketing"),
     NavItem("Forms", "marketing-forms", (MARKETING,), "Marketing"),
+    NavItem("Import", "import-list", (MARKETING,), "Marketing"),
     NavItem("Sales queue", "sales-queue", (SALES,), "Sales"),
     NavItem("My leads", "sales-my-leads", (SALES,), "Sales"),
     NavItem("Find a customer", "service-search", (SERVICE,), "Service"),

@@ -10,4 +10,5 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("", include("leads.marketing_urls")),
     path("", include("leads.sales_urls")),
+    path("", include("leads.data_urls")),
 ]

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import data_views
+
+urlpatterns = [
+    path("imports/", data_views.import_list, name="import-list"),
+    path("imports/new/", data_views.import_new, name="import-new"),
+    path("imports/<int:pk>/map/", data_views.import_map, name="import-map"),
+    path("imports/<int:pk>/review/", data_views.import_review, name="import-review"),
+    path("imports/<int:pk>/", data_views.import_job, name="import-job"),
+    path("imports/<int:pk>/errors.csv", data_views.import_errors, name="import-errors"),
+]
