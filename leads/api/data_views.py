@@ -8,7 +8,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from .. import imports, privacy
+from .. import imports, merge, privacy
 from ..models import ImportJob, ImportMode, Lead
 from ..roles import Role
 from . import schema as docs
@@ -239,3 +239,76 @@ class ImportErrorsView(ApiView):
         response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-errors.csv"'
         imports.import_error_csv(job=job, out=response)
         return response
+
+
+# --- Duplicates and merge ---------------------------------------------------------------------
+
+
+class SuggestionSerializer(serializers.Serializer):
+    lead_ids = serializers.ListField(child=serializers.IntegerField())
+    reason = serializers.CharField()
+
+
+class MergeInSerializer(serializers.Serializer):
+    other_id = serializers.IntegerField(help_text="The lead merged into this one (and then deleted).")
+    take_from_other = serializers.ListField(
+        child=serializers.ChoiceField(choices=merge.MERGEABLE_FIELDS),
+        required=False,
+        default=list,
+        help_text="Fields that take the other lead's value; every other field keeps this lead's (empty ones are "
+        "filled from the other).",
+    )
+
+
+class DuplicateListView(ApiView):
+    access = {"GET": (READ, (Role.MARKETING,), False)}
+    serializer_class = None
+
+    @extend_schema(
+        operation_id="leads_duplicates",
+        summary="Likely duplicates",
+        description="Pairs of leads that are probably one person: the same phone, the same name and email "
+        "domain, or nearly the same name at one company.",
+        responses={200: SuggestionSerializer(many=True), **docs.READ_ERRORS},
+        tags=["leads"],
+    )
+    def get(self, request):
+        suggestions = merge.duplicate_suggestions()
+        return Response({"results": [{"lead_ids": list(s.lead_ids), "reason": s.reason} for s in suggestions]})
+
+
+class LeadMergeView(ApiView):
+    access = {"POST": (WRITE, (Role.MARKETING,), True)}
+    serializer_class = MergeInSerializer
+
+    @extend_schema(
+        operation_id="leads_merge",
+        summary="Merge another lead into this one",
+        description="Moves the other lead's events, notes, stage history and handoffs to this lead, takes the "
+        "chosen fields, deletes the other lead, records the merge on the timeline and recomputes the score. "
+        "409 when the merge is refused (the same lead, or leads owned by different reps).",
+        request=MergeInSerializer,
+        responses={200: OpenApiResponse(description="The merged lead."), 404: docs.E404, **docs.WRITE_ERRORS},
+        tags=["leads"],
+    )
+    def post(self, request, pk: int):
+        survivor = get_object_or_404(Lead, pk=pk)
+        data = self.get_serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        actor, label = actor_for(request)
+        result = merge.lead_merge(
+            survivor_id=survivor.pk,
+            other_id=data.validated_data["other_id"],
+            take_from_other=data.validated_data["take_from_other"],
+            actor=actor,
+            actor_label=label,
+        )
+        lead = result.survivor
+        return Response(
+            {
+                "lead": {"id": lead.pk, "email": lead.email, "stage": lead.stage}
+                | {name: getattr(lead, name) for name in merge.MERGEABLE_FIELDS},
+                "merged_lead_id": result.merged_lead_id,
+                "moved": result.moved,
+            }
+        )

@@ -30,6 +30,8 @@ urlpatterns = [
     # Data in and out (leads/api/data_views.py).
     path("leads/<int:pk>/privacy/export/", data_views.PersonExportView.as_view(), name="api-privacy-export"),
     path("leads/<int:pk>/privacy/erase/", data_views.PersonEraseView.as_view(), name="api-privacy-erase"),
+    path("leads/duplicates/", data_views.DuplicateListView.as_view(), name="api-lead-duplicates"),
+    path("leads/<int:pk>/merge/", data_views.LeadMergeView.as_view(), name="api-lead-merge"),
     path("imports/", data_views.ImportListView.as_view(), name="api-imports"),
     path("imports/<int:pk>/", data_views.ImportDetailView.as_view(), name="api-import"),
     path("imports/<int:pk>/start/", data_views.ImportStartView.as_view(), name="api-import-start"),

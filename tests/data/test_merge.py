@@ -104,3 +104,40 @@ def test_it_refuses(pair, kwargs, message):
     with pytest.raises(MergeNotAllowed, match=message):
         lead_merge(survivor_id=survivor.pk, other_id=other_id, **kwargs)
     assert Lead.objects.filter(pk=other.pk).exists()
+
+
+# --- API --------------------------------------------------------------------------------------
+
+
+def test_the_api_lists_duplicates_and_merges(client, marketer, pair, django_capture_on_commit_callbacks):
+    survivor, other = pair
+    client.force_login(marketer)
+    listed = client.get("/api/v1/leads/duplicates/")
+    assert listed.status_code == 200
+    assert listed.json()["results"] == [{"lead_ids": [survivor.pk, other.pk], "reason": "Same name and email domain"}]
+    with django_capture_on_commit_callbacks(execute=True):
+        merged = client.post(
+            f"/api/v1/leads/{survivor.pk}/merge/",
+            {"other_id": other.pk, "take_from_other": ["company"]},
+            content_type="application/json",
+        )
+    assert merged.status_code == 200, merged.content
+    body = merged.json()
+    assert (body["merged_lead_id"], body["lead"]["company"], body["moved"]["events"]) == (
+        other.pk, "Analytical Engines", 2,
+    )  # fmt: skip
+    again = client.post(
+        f"/api/v1/leads/{survivor.pk}/merge/", {"other_id": survivor.pk}, content_type="application/json"
+    )
+    assert again.status_code == 409
+    assert again.json()["type"] == "merge_not_allowed"
+
+
+def test_sales_may_not_merge(client, sales_rep, pair):
+    survivor, other = pair
+    client.force_login(sales_rep)
+    response = client.post(
+        f"/api/v1/leads/{survivor.pk}/merge/", {"other_id": other.pk}, content_type="application/json"
+    )
+    assert response.status_code == 403
+    assert Lead.objects.filter(pk=other.pk).exists()
