@@ -9,4 +9,6 @@ urlpatterns = [
     path("imports/<int:pk>/review/", data_views.import_review, name="import-review"),
     path("imports/<int:pk>/", data_views.import_job, name="import-job"),
     path("imports/<int:pk>/errors.csv", data_views.import_errors, name="import-errors"),
+    path("marketing/duplicates/", data_views.duplicate_list, name="duplicate-list"),
+    path("marketing/duplicates/<int:a>/<int:b>/", data_views.merge_leads, name="merge-leads"),
 ]

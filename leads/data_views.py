@@ -1,4 +1,5 @@
-"""Browser pages of data in and out (issue 7): the CSV import, step by step (UX.md screen 10).
+"""Browser pages of data in and out (issue 7): the CSV import step by step (UX.md screen 10), and
+duplicates with their field-by-field merge.
 
 Upload -> Map (auto-mapped, sample rows, Email required) -> Review (every row checked, nothing
 written) -> Import (background, a progress bar polled with htmx; leave and come back) -> Result
@@ -11,9 +12,9 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from . import imports
+from . import imports, merge
 from .marketing_views import marketing_required
-from .models import ImportJob, ImportMode, ImportStatus
+from .models import ImportJob, ImportMode, ImportStatus, Lead
 
 
 class UploadForm(forms.Form):
@@ -121,3 +122,59 @@ def import_errors(request, pk: int):
     response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-errors.csv"'
     imports.import_error_csv(job=job, out=response)
     return response
+
+
+# --- Duplicates and merge ---------------------------------------------------------------------
+
+
+@marketing_required
+def duplicate_list(request):
+    suggestions = merge.duplicate_suggestions()
+    ids = {lead_id for suggestion in suggestions for lead_id in suggestion.lead_ids}
+    leads = Lead.objects.in_bulk(ids)
+    pairs = [
+        {"a": leads[s.lead_ids[0]], "b": leads[s.lead_ids[1]], "reason": s.reason}
+        for s in suggestions
+        if s.lead_ids[0] in leads and s.lead_ids[1] in leads
+    ]
+    return render(request, "leads/merge_list.html", {"pairs": pairs})
+
+
+@marketing_required
+@require_http_methods(["GET", "POST"])
+def merge_leads(request, a: int, b: int):
+    first, second = get_object_or_404(Lead, pk=a), get_object_or_404(Lead, pk=b)
+    error = ""
+    if request.method == "POST":
+        survivor_id = int(request.POST.get("survivor", first.pk))
+        if survivor_id not in (first.pk, second.pk):
+            survivor_id = first.pk
+        other = second if survivor_id == first.pk else first
+        # Each field's radio names the lead whose value to keep.
+        take = [name for name in merge.MERGEABLE_FIELDS if request.POST.get(f"field-{name}") == str(other.pk)]
+        try:
+            merge.lead_merge(survivor_id=survivor_id, other_id=other.pk, take_from_other=take, actor=request.user)
+        except merge.MergeNotAllowed as exc:
+            error = exc.message
+        else:
+            messages.success(request, f"Merged lead #{other.pk} into this lead; its history is on the timeline.")
+            return redirect("lead-detail", lead_id=survivor_id)
+    rows = []
+    for name in merge.MERGEABLE_FIELDS:
+        left, right = getattr(first, name), getattr(second, name)
+        if left in ("", None) and right in ("", None):
+            continue
+        default = first.pk if left not in ("", None) else second.pk
+        rows.append({"name": name, "label": Lead._meta.get_field(name).verbose_name, "a": left, "b": right,
+                     "same": left == right, "default": default})  # fmt: skip
+    sides = [
+        {
+            "lead": lead,
+            "events": lead.events.count(),
+            "handoffs": lead.handoffs.count(),
+            "notes": lead.notes.count(),
+        }
+        for lead in (first, second)
+    ]
+    context = {"a": first, "b": second, "sides": sides, "rows": rows, "error": error}
+    return render(request, "leads/merge_form.html", context, status=409 if error else 200)

@@ -22,6 +22,7 @@ from .exceptions import LeadError
 from .ingest import LEAD_ATTRIBUTION_FIELDS, LEAD_PROFILE_FIELDS
 from .models import EngagementEvent, Handoff, HandoffStatus, Lead, Note, StageChange, Submission, UpgradeFlag
 from .services import lead_mark_score_stale
+from .stages import SALES_STAGES
 
 MERGEABLE_FIELDS = ("email", *LEAD_PROFILE_FIELDS, "company_domain", "company_size", *LEAD_ATTRIBUTION_FIELDS)
 MERGED_EVENT = "lead_merged"
@@ -146,8 +147,10 @@ def lead_merge(
             survivor.last_activity_at = other.last_activity_at
         survivor.owner_id = survivor.owner_id or other.owner_id
 
-        # At most one open handoff per lead: the survivor's wins, the other's is cancelled.
-        if Handoff.objects.filter(lead=survivor, status=HandoffStatus.OPEN).exists():
+        # At most one open handoff per lead, and only for a lead in a sales stage: the survivor's
+        # stage decides, so the other's open handoff is cancelled unless the survivor waits for one.
+        survivor_waits = survivor.stage in SALES_STAGES and not survivor.owner_id
+        if not survivor_waits or Handoff.objects.filter(lead=survivor, status=HandoffStatus.OPEN).exists():
             Handoff.objects.filter(lead=other, status=HandoffStatus.OPEN).update(
                 status=HandoffStatus.CANCELLED, decided_at=timezone.now(), rejection_reason="Merged into another lead"
             )
@@ -173,7 +176,7 @@ def lead_merge(
                 "merged_lead_id": other_id,
                 "merged_email": other_email,
                 "fields_taken": sorted(taken),
-                "moved": moved,
+                "moved": ", ".join(f"{count} {kind.replace('_', ' ')}" for kind, count in moved.items() if count),
                 "by": (actor.get_username() if actor else actor_label) or "system",
             },
         )

@@ -29,6 +29,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("Reports", "marketing-reports", (MARKETING,), "Marketing"),
     NavItem("Forms", "marketing-forms", (MARKETING,), "Marketing"),
     NavItem("Import", "import-list", (MARKETING,), "Marketing"),
+    NavItem("Duplicates", "duplicate-list", (MARKETING,), "Marketing"),
     NavItem("Sales queue", "sales-queue", (SALES,), "Sales"),
     NavItem("My leads", "sales-my-leads", (SALES,), "Sales"),
     NavItem("Find a customer", "service-search", (SERVICE,), "Service"),

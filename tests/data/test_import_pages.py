@@ -3,7 +3,8 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from leads.models import ImportJob
+from leads.models import ImportJob, Lead
+from tests.factories import LeadFactory
 
 
 @pytest.fixture
@@ -55,3 +56,20 @@ def test_upload_then_map_then_review_write_nothing_until_started(as_user, market
 def test_the_imports_list_shows_an_empty_state(as_user, marketer):
     response = as_user(marketer).get("/imports/")
     assert b"No import yet" in response.content
+
+
+def test_the_merge_page_compares_field_by_field_and_merges(as_user, marketer):
+    a = LeadFactory(first_name="Ada", last_name="Lovelace", company="Engines")
+    b = LeadFactory(first_name="Ada", last_name="Lovelace", company="Analytical Engines")
+    client = as_user(marketer)
+    page = client.get(f"/marketing/duplicates/{a.pk}/{b.pk}/")
+    assert page.status_code == 200
+    assert b'data-field="company"' in page.content
+    done = client.post(f"/marketing/duplicates/{a.pk}/{b.pk}/", {"survivor": b.pk, "field-company": a.pk})
+    assert done["Location"] == f"/leads/{b.pk}/"
+    assert Lead.objects.get(pk=b.pk).company == "Engines"
+    assert not Lead.objects.filter(pk=a.pk).exists()
+
+
+def test_sales_may_not_open_the_duplicates(as_user, sales_rep):
+    assert as_user(sales_rep).get("/marketing/duplicates/").status_code == 403

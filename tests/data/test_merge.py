@@ -141,3 +141,10 @@ def test_sales_may_not_merge(client, sales_rep, pair):
     )
     assert response.status_code == 403
     assert Lead.objects.filter(pk=other.pk).exists()
+
+
+def test_a_survivor_outside_the_sales_queue_does_not_inherit_an_open_handoff(marketer):
+    keep, other = LeadFactory(), LeadFactory()
+    lead_transition(lead_id=other.pk, to_stage="sql", actor=marketer, reason="x")
+    lead_merge(survivor_id=keep.pk, other_id=other.pk)
+    assert list(Handoff.objects.filter(lead=keep).values_list("status", flat=True)) == ["cancelled"]
