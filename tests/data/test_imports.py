@@ -246,3 +246,24 @@ def test_a_100000_row_file_generated_on_the_fly(tmp_path, settings):
     assert Lead.objects.count() == job.created_count == Lead.objects.filter(score_stale=True).count()
     assert len(report(job)) - 1 == job.failed_count
     print(f"\n100,000 rows in {elapsed:.1f} s: {100_000 / elapsed:,.0f} rows/s")
+
+
+# --- A real worker on PostgreSQL and Redis ----------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.celery_worker
+def test_a_real_worker_runs_the_import(transactional_db, live_celery_worker):
+    # The worker reads the stored file: put it where both processes see it (the default VAR_DIR).
+    rows = "".join(f"worker{i}@example.com;Name{i}\n" for i in range(5000))
+    job = import_upload(file_name="w.csv", raw=f"email;first_name\n{rows}bad;x\n".encode())
+    import_set_mapping(job_id=job.pk, mapping=job.mapping, mode="update_empty")
+    import_start(job_id=job.pk)  # commits: the task is queued to the worker
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if job.status in (ImportStatus.DONE, ImportStatus.FAILED):
+            break
+        time.sleep(0.05)
+    assert counts(job) == ("done", 5001, 5000, 0, 0, 1), live_celery_worker.log_tail()
+    assert Lead.objects.count() == 5000
