@@ -192,6 +192,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Form submissions, engagement events and the lead pipeline.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "leads.api.schema.add_common_error_responses",
+    ],
     # One name per choice set: stages and teams appear in many components.
     "ENUM_NAME_OVERRIDES": {
         "StageEnum": "leads.stages.STAGE_CHOICES",

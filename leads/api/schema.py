@@ -80,3 +80,29 @@ E503 = _error(
 
 READ_ERRORS = {401: E401, 403: E403, 429: E429, 503: E503}
 WRITE_ERRORS = {400: E400, 401: E401, 403: E403, 413: E413, 415: E415, 429: E429, 503: E503}
+
+
+COMMON_ERRORS = {
+    "401": "No credentials, or an invalid or revoked key.",
+    "403": "The key lacks the scope, or the person the role.",
+    "429": "Too many requests for this key; see the Retry-After header (seconds).",
+    "503": "The database is unavailable; nothing was stored. See Retry-After.",
+}
+
+
+def add_common_error_responses(result, generator, request, public):
+    """Postprocessing hook: every /api/v1/ operation documents the errors any of them can answer.
+
+    Authentication, permissions, the rate limit and a database outage apply to every endpoint
+    alike, so they are added here once instead of in each view's extend_schema.
+    """
+    error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for path, item in result.get("paths", {}).items():
+        if not path.startswith("/api/v1/"):
+            continue
+        for operation in item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for code, description in COMMON_ERRORS.items():
+                operation["responses"].setdefault(code, {"description": description, "content": error_ref})
+    return result

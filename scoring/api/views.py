@@ -11,6 +11,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from leads.api.serializers import ErrorSerializer
 from leads.models import Lead
 from leads.roles import Role, has_role
 
@@ -262,7 +263,10 @@ class RuleSetPublishView(ScoringView):
             "rescored in the background; follow the returned job for progress."
         ),
         request=None,
-        responses={202: RescoreJobSerializer, 409: OpenApiResponse(description="Not a draft.")},
+        responses={
+            202: RescoreJobSerializer,
+            409: OpenApiResponse(response=ErrorSerializer, description="Not a draft."),
+        },
     )
     def post(self, request, ruleset_id: int):
         job = services.ruleset_publish(ruleset_id=_ruleset(ruleset_id).pk, user=request.user)
