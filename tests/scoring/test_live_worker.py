@@ -132,9 +132,10 @@ def test_a_burst_for_one_lead_costs_a_few_recomputes_not_one_per_event(live_cele
         if "recompute_stale_scores_task" in line and " succeeded in " in line
     ]
     print(f"1,000 events in {burst_seconds:.1f}s -> {len(recomputes)} drains, {sum(recomputes)} recomputes")
-    # At most one recompute per coalescing window (plus the drain's closing pass), not one per event.
-    assert sum(recomputes) <= 2 * burst_seconds / services.COALESCE_SECONDS + 10
-    assert sum(recomputes) < 1000 / 4
+    # Coalesced: about one recompute per window (plus a drain's closing pass, and with two worker
+    # processes an overlapping drain), never one per event. A bound on the count, not on timing:
+    # under CI load the windows stretch and the count only goes down.
+    assert sum(recomputes) <= 100
 
 
 def test_a_worker_killed_mid_burst_loses_nothing(live_celery_worker):
