@@ -6,6 +6,7 @@ from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
+from . import webhooks
 from .exceptions import AlreadyClaimed, ReasonRequired, TransitionNotAllowed
 from .models import EngagementEvent, Handoff, HandoffKind, HandoffStatus, Lead, StageChange, Team
 from .signals import events_stored, lead_stage_changed
@@ -148,6 +149,7 @@ def lead_claim(*, lead_id: int, user) -> Handoff:
         handoff.decided_by = user
         handoff.decided_at = now
         handoff.lead = lead
+        webhooks.webhook_handoff_accepted(handoff=handoff)  # outbox row in this transaction
     return handoff
 
 

@@ -182,6 +182,14 @@ def _handoff_data(handoff: Handoff) -> dict:
     }
 
 
+def webhook_handoff_accepted(*, handoff: Handoff) -> None:
+    """A rep claimed a lead from the queue (leads.services.lead_claim, in its transaction)."""
+    webhook_event_emit(
+        event=WebhookEvent.HANDOFF_ACCEPTED,
+        data={"lead": _lead_data(handoff.lead), "handoff": _handoff_data(handoff)},
+    )
+
+
 def connect() -> None:
     lead_stage_changed.connect(on_lead_stage_changed, dispatch_uid="leads.webhooks.on_lead_stage_changed")
 

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from leads.models import WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint, WebhookEvent
-from leads.services import lead_transition
+from leads.services import lead_claim, lead_transition
 from leads.webhooks import (
     backoff_seconds,
     signature_header,
@@ -259,3 +259,16 @@ def test_a_real_worker_never_delivers_a_rolled_back_move(receiver, fast_retry_wo
     time.sleep(1.0)
     assert len(receiver.received) == 1
     assert received[0].body["data"]["change"]["reason"] == "the real one"
+
+
+@pytest.mark.django_db
+def test_a_claim_is_announced_as_handoff_accepted(receiver, sales_rep, django_capture_on_commit_callbacks):
+    endpoint_for(receiver, events=["handoff.accepted"])
+    lead = LeadFactory()
+    lead_transition(lead_id=lead.pk, to_stage="sql", actor_label="marketing", reason="demo")
+    with django_capture_on_commit_callbacks(execute=True):
+        lead_claim(lead_id=lead.pk, user=sales_rep)
+    [accepted] = receiver.wait_for(1)
+    assert accepted.event == "handoff.accepted"
+    assert accepted.body["data"]["lead"]["owner_id"] == sales_rep.pk
+    assert accepted.body["data"]["handoff"]["status"] == "accepted"
