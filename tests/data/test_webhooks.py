@@ -14,6 +14,7 @@ from leads.webhooks import (
     backoff_seconds,
     signature_header,
     signature_verify,
+    webhook_deliveries_sweep,
     webhook_delivery_attempt,
     webhook_endpoint_resume,
 )
@@ -272,3 +273,27 @@ def test_a_claim_is_announced_as_handoff_accepted(receiver, sales_rep, django_ca
     assert accepted.event == "handoff.accepted"
     assert accepted.body["data"]["lead"]["owner_id"] == sales_rep.pk
     assert accepted.body["data"]["handoff"]["status"] == "accepted"
+
+
+@pytest.mark.django_db
+def test_the_sweeper_sends_due_retries_and_frees_deliveries_a_killed_worker_left_sending(
+    receiver, django_capture_on_commit_callbacks
+):
+    endpoint = endpoint_for(receiver)
+    long_ago = timezone.now() - timedelta(hours=1)
+    due = WebhookDelivery.objects.create(
+        endpoint=endpoint, event="lead.stage_changed", event_id="6b0f8c5e-1c1a-4a4e-9d55-0a1b2c3d4e5f",
+        payload={}, status="retrying", attempts=1, next_attempt_at=long_ago,
+    )  # fmt: skip
+    stuck = WebhookDelivery.objects.create(
+        endpoint=endpoint, event="lead.stage_changed", event_id="7b0f8c5e-1c1a-4a4e-9d55-0a1b2c3d4e5f",
+        payload={}, status="sending", attempts=1, next_attempt_at=long_ago,
+    )  # fmt: skip
+    later = WebhookDelivery.objects.create(
+        endpoint=endpoint, event="lead.stage_changed", event_id="8b0f8c5e-1c1a-4a4e-9d55-0a1b2c3d4e5f",
+        payload={}, status="retrying", attempts=1, next_attempt_at=timezone.now() + timedelta(hours=1),
+    )  # fmt: skip
+    assert webhook_deliveries_sweep() == 2
+    assert len(receiver.wait_for(2)) == 2
+    statuses = dict(WebhookDelivery.objects.values_list("pk", "status"))
+    assert statuses == {due.pk: "succeeded", stuck.pk: "succeeded", later.pk: "retrying"}
