@@ -336,7 +336,8 @@ def check_file(raw: bytes, *, encoding: str, delimiter: str, mapping: list[str])
         for row in checked.rows:
             if row.values["email"] in suppressed:
                 checked.rejected.append(
-                    Rejection(row.line, "This person was erased and asked not to be kept.", row.cells)
+                    # No cells: the error report must not keep an erased person's data either.
+                    Rejection(row.line, "This person was erased and asked not to be kept.", [])
                 )
             else:
                 kept.append(row)
@@ -472,6 +473,7 @@ def import_run(*, job_id: int) -> ImportJob:
     except (ImportFileError, OSError) as exc:
         job.status, job.error, job.finished_at = ImportStatus.FAILED, str(exc), timezone.now()
         job.save(update_fields=["status", "error", "finished_at"])
+        _forget_file(job)
         return job
 
     ImportRowError.objects.filter(job=job).delete()
@@ -497,8 +499,14 @@ def import_run(*, job_id: int) -> ImportJob:
                 skipped_count=F("skipped_count") + skipped,
             )
     ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.DONE, finished_at=timezone.now())
+    _forget_file(job)
     job.refresh_from_db()
     return job
+
+
+def _forget_file(job: ImportJob) -> None:
+    """The upload is personal data: once the job is over, its rows are leads or error rows."""
+    Path(job.file_path).unlink(missing_ok=True)
 
 
 def _write_chunk(rows: list[Row], *, mode: str) -> tuple[int, int, int]:

@@ -3,6 +3,7 @@
 import csv
 import io
 import time
+from pathlib import Path
 
 import pytest
 
@@ -186,7 +187,8 @@ def test_an_erased_and_suppressed_person_is_not_imported_again(run_import):
     person_erase(lead_id=lead.pk)
     job = run_import(b"email\ngone@example.com\nnew@example.com\n")
     assert (job.created_count, job.failed_count) == (1, 1)
-    assert ImportRowError.objects.get().reason == "This person was erased and asked not to be kept."
+    rejected = ImportRowError.objects.get()
+    assert (rejected.reason, rejected.values) == ("This person was erased and asked not to be kept.", [])
 
 
 def test_the_review_says_what_would_happen_without_writing(run_import, tmp_path, settings):
@@ -267,3 +269,9 @@ def test_a_real_worker_runs_the_import(transactional_db, live_celery_worker):
         time.sleep(0.05)
     assert counts(job) == ("done", 5001, 5000, 0, 0, 1), live_celery_worker.log_tail()
     assert Lead.objects.count() == 5000
+
+
+def test_the_uploaded_file_is_deleted_when_the_import_is_over(run_import):
+    job = run_import(b"email\nkept@example.com\n")
+    assert job.status == ImportStatus.DONE
+    assert not Path(job.file_path).exists()
