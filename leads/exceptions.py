@@ -25,3 +25,9 @@ class AlreadyClaimed(LeadError):
 
 class NotPermitted(LeadError):
     code = "not_permitted"
+
+
+class Suppressed(LeadError):
+    """The address belongs to a person who asked to be forgotten (the suppression list)."""
+
+    code = "suppressed"

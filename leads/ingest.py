@@ -27,7 +27,9 @@ from datetime import UTC, datetime, timedelta
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from .exceptions import Suppressed
 from .models import ApiKey, EngagementEvent, EventType, IdempotencyRecord, Lead, Submission, email_domain
+from .privacy import suppressed_emails
 from .services import lead_mark_score_stale
 from .signals import events_stored
 from .stages import Stage
@@ -413,7 +415,10 @@ def submission_ingest(
     source: str = "",
 ) -> SubmissionResult:
     """Store a form submission: the lead (created or updated), the raw submission and a
-    form_submitted event, all or nothing; scoring is told after commit."""
+    form_submitted event, all or nothing; scoring is told after commit. An address on the
+    suppression list (a person who was erased) is refused and nothing is stored."""
+    if suppressed_emails([email]):
+        raise Suppressed(SUPPRESSED_MESSAGE)
     if _is_postgresql():
         return _submission_ingest_postgresql(
             form_name=form_name,
@@ -547,6 +552,9 @@ class EventOutcome:
         return result
 
 
+SUPPRESSED_MESSAGE = "This person asked to be forgotten: LeadCRM does not store their address again."
+
+
 def events_ingest(*, items: list[tuple[int, EventInput]]) -> list[EventOutcome]:
     """Store validated events (with their index in the request) in one transaction.
 
@@ -559,11 +567,15 @@ def events_ingest(*, items: list[tuple[int, EventInput]]) -> list[EventOutcome]:
         wanted_ids = {item.lead_id for _, item in items if item.lead_id is not None}
         known_ids = _existing_lead_ids(wanted_ids) if wanted_ids else set()
         emails = {item.email for _, item in items if item.email is not None}
-        lead_by_email = _leads_for_emails(emails) if emails else {}
+        suppressed = suppressed_emails(sorted(emails)) if emails else set()
+        lead_by_email = _leads_for_emails(emails - suppressed) if emails else {}
 
         rows: list[tuple[int, int, EventInput]] = []  # (index, lead id, item)
         seen: set[tuple[str, str]] = set()
         for index, item in items:
+            if item.lead_id is None and item.email in suppressed:
+                outcomes[index] = EventOutcome(index, EventStatus.REJECTED, errors={"email": [SUPPRESSED_MESSAGE]})
+                continue
             lead_id = item.lead_id if item.lead_id is not None else lead_by_email[item.email]
             if item.lead_id is not None and item.lead_id not in known_ids:
                 outcomes[index] = EventOutcome(
@@ -580,6 +592,7 @@ def events_ingest(*, items: list[tuple[int, EventInput]]) -> list[EventOutcome]:
 
         stored = _events_insert(rows)
         activity: dict[int, datetime] = {}
+        unsubscribed: set[int] = set()
         for index, lead_id, item in rows:
             if item.external_id is not None and (item.source, item.external_id) not in stored:
                 outcomes[index] = EventOutcome(index, EventStatus.DUPLICATE, lead_id=lead_id)
@@ -587,6 +600,11 @@ def events_ingest(*, items: list[tuple[int, EventInput]]) -> list[EventOutcome]:
             outcomes[index] = EventOutcome(index, EventStatus.ACCEPTED, lead_id=lead_id)
             if lead_id not in activity or activity[lead_id] < item.occurred_at:
                 activity[lead_id] = item.occurred_at
+            if item.event_type == EventType.UNSUBSCRIBE:
+                unsubscribed.add(lead_id)
+        if unsubscribed:
+            # An unsubscribe is respected at once, not only by its (negative) scoring rule.
+            Lead.objects.filter(pk__in=unsubscribed, unsubscribed=False).update(unsubscribed=True)
         if activity:
             _leads_touch(activity)
             _announce_events_stored(activity)

@@ -14,7 +14,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from ..exceptions import AlreadyClaimed, LeadError, NotPermitted, ReasonRequired, TransitionNotAllowed
+from ..exceptions import AlreadyClaimed, LeadError, NotPermitted, ReasonRequired, Suppressed, TransitionNotAllowed
 from ..models import Lead
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ DOMAIN_ERRORS: dict[type[LeadError], tuple[int, str | None]] = {
     AlreadyClaimed: (status.HTTP_409_CONFLICT, None),
     ReasonRequired: (status.HTTP_400_BAD_REQUEST, "reason"),
     NotPermitted: (status.HTTP_403_FORBIDDEN, None),
+    Suppressed: (status.HTTP_400_BAD_REQUEST, "email"),
 }
 
 # The `type` of each DRF error, stable for clients to branch on.

@@ -319,7 +319,9 @@ class EventCreateView(ApiView):
             if not is_batch:
                 outcome = outcomes[0]
                 if outcome.status == ingest.EventStatus.REJECTED:
-                    raise NotFound(outcome.errors["lead_id"][0])
+                    if "lead_id" in outcome.errors:
+                        raise NotFound(outcome.errors["lead_id"][0])
+                    raise ValidationError(outcome.errors)
                 code = status.HTTP_201_CREATED if outcome.status == ingest.EventStatus.ACCEPTED else status.HTTP_200_OK
                 return code, {"status": outcome.status, "lead_id": outcome.lead_id}
             results = []
