@@ -135,8 +135,20 @@ class RejectInSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
 
 
-class LeadRejectView(ApiView):
+class LeadActionView(ApiView):
+    """A POST action on one lead: the body validated by serializer_class, the lead visible to the caller."""
+
     access = {"POST": (WRITE, SALES, True)}
+
+    def visible_lead_and_data(self, request, pk: int) -> tuple[Lead, dict]:
+        serializer = self.get_serializer(data=request.data or {})
+        serializer.is_valid(raise_exception=True)
+        lead = self.lead_or_404(pk)
+        check_can_view(request, lead)
+        return lead, serializer.validated_data
+
+
+class LeadRejectView(LeadActionView):
     serializer_class = RejectInSerializer
 
     @extend_schema(
@@ -150,23 +162,16 @@ class LeadRejectView(ApiView):
         responses={200: LeadActionOutSerializer, 404: docs.E404, 409: docs.E409_MOVE, **docs.WRITE_ERRORS},
     )
     def post(self, request, pk: int):
-        data = self._valid(request)
-        lead = self.lead_or_404(pk)
-        check_can_view(request, lead)
+        lead, data = self.visible_lead_and_data(request, pk)
         handoffs.handoff_reject(lead_id=lead.pk, user=request.user, outcome=data["outcome"], reason=data["reason"])
         return Response(_lead_out(lead.pk))
-
-    def _valid(self, request) -> dict:
-        serializer = self.get_serializer(data=request.data or {})
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
 
 
 class CloseInSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, help_text="How it was won (plan, amount, what closed it).")
 
 
-class LeadCloseView(LeadRejectView):
+class LeadCloseView(LeadActionView):
     serializer_class = CloseInSerializer
 
     @extend_schema(
@@ -177,9 +182,7 @@ class LeadCloseView(LeadRejectView):
         responses={200: LeadActionOutSerializer, 404: docs.E404, 409: docs.E409_MOVE, **docs.WRITE_ERRORS},
     )
     def post(self, request, pk: int):
-        data = self._valid(request)
-        lead = self.lead_or_404(pk)
-        check_can_view(request, lead)
+        lead, data = self.visible_lead_and_data(request, pk)
         handoffs.lead_close_won(lead_id=lead.pk, user=request.user, reason=data["reason"])
         return Response(_lead_out(lead.pk))
 
@@ -189,7 +192,7 @@ class NextStepInSerializer(serializers.Serializer):
     due = serializers.DateField(allow_null=True, required=False)
 
 
-class LeadNextStepView(LeadRejectView):
+class LeadNextStepView(LeadActionView):
     serializer_class = NextStepInSerializer
 
     @extend_schema(
@@ -200,9 +203,7 @@ class LeadNextStepView(LeadRejectView):
         responses={200: LeadActionOutSerializer, 404: docs.E404, **docs.WRITE_ERRORS},
     )
     def post(self, request, pk: int):
-        data = self._valid(request)
-        lead = self.lead_or_404(pk)
-        check_can_view(request, lead)
+        lead, data = self.visible_lead_and_data(request, pk)
         handoffs.lead_set_next_step(lead_id=lead.pk, user=request.user, text=data["text"], due=data.get("due"))
         return Response(_lead_out(lead.pk))
 
@@ -218,7 +219,7 @@ class UpgradeInterestOutSerializer(serializers.Serializer):
     handoff = HandoffSerializer(allow_null=True)
 
 
-class LeadUpgradeInterestView(LeadRejectView):
+class LeadUpgradeInterestView(LeadActionView):
     access = {"POST": (WRITE, (Role.SERVICE,), True)}
     serializer_class = UpgradeInterestInSerializer
 
@@ -230,9 +231,7 @@ class LeadUpgradeInterestView(LeadRejectView):
         responses={201: UpgradeInterestOutSerializer, 404: docs.E404, 409: docs.E409_MOVE, **docs.WRITE_ERRORS},
     )
     def post(self, request, pk: int):
-        data = self._valid(request)
-        lead = self.lead_or_404(pk)
-        check_can_view(request, lead)
+        lead, data = self.visible_lead_and_data(request, pk)
         result = handoffs.upgrade_flag(
             lead_id=lead.pk, user=request.user, wants=data["wants"], urgency=data["urgency"], note=data["note"]
         )
