@@ -180,6 +180,19 @@ def test_the_query_count_does_not_grow_with_the_rows(marketer_client, django_ass
     assert len(row_ids(second)) == 25
 
 
+def test_an_unsubscribed_lead_carries_the_badge_on_its_row_only(marketer_client, django_assert_max_num_queries):
+    gone = lead_in_stage("mql", score=90, unsubscribed=True)
+    kept = lead_in_stage("mql", score=80)
+    for i in range(30):
+        lead_in_stage("mql", score=i, unsubscribed=bool(i % 2))
+    marketer_client.get(URL)  # warm the suggestions cache
+    with django_assert_max_num_queries(8):
+        html = marketer_client.get(URL).content.decode()
+    rows = dict(re.findall(r'<tr data-lead="(\d+)">(.*?)</tr>', html, re.S))
+    assert ">Unsubscribed</span>" in rows[str(gone.pk)]
+    assert "Unsubscribed" not in rows[str(kept.pk)]
+
+
 def test_both_empty_states(marketer_client):
     html = marketer_client.get(URL).content.decode()
     assert 'data-testid="empty-none"' in html
