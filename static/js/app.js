@@ -2,6 +2,14 @@
 (function () {
   "use strict";
 
+  // The Content-Security-Policy allows no inline <style> and no eval: htmx's indicator rules are
+  // in app.css instead of the <style> it would inject, and no hx-* attribute may evaluate code.
+  // This script runs (deferred, after htmx) before DOMContentLoaded, when htmx reads its config.
+  if (window.htmx) {
+    window.htmx.config.includeIndicatorStyles = false;
+    window.htmx.config.allowEval = false;
+  }
+
   // Show / hide a password: <button data-toggle-password="field-id">.
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-toggle-password]");
