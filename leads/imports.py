@@ -31,9 +31,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from . import ingest
+from . import ingest, webhooks
 from .ingest import LEAD_ATTRIBUTION_FIELDS, LEAD_PROFILE_FIELDS
 from .models import (
     ImportJob,
@@ -451,46 +452,54 @@ def _enqueue(job_id: int) -> None:
 def import_run(*, job_id: int) -> ImportJob:
     """Check the whole file, then write it chunk by chunk, each chunk committed with the progress.
 
-    Re-run after a lost worker it starts again from the first row: rows already written are found
-    by their email and counted as updated or skipped, never created twice.
+    Safe under Celery redelivery (two copies of the task, at once or one after the other, or a
+    copy re-run after a lost worker): the job row is the cursor. Each step locks it and runs only
+    if the job still stands where that step starts (the rejected rows are recorded while
+    total_rows is 0; chunk n is written while processed_rows says the chunks before it are done),
+    and commits its writes with the cursor's move. A second copy finds the steps done and skips
+    them, so no count is reset or doubled and a re-run resumes after the last committed chunk.
     """
     claimed = ImportJob.objects.filter(pk=job_id, status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING]).update(
-        status=ImportStatus.RUNNING,
-        started_at=timezone.now(),
-        processed_rows=0,
-        created_count=0,
-        updated_count=0,
-        skipped_count=0,
-        failed_count=0,
+        status=ImportStatus.RUNNING, started_at=Coalesce(F("started_at"), timezone.now())
     )
     job = ImportJob.objects.get(pk=job_id)
     if not claimed:
-        return job
+        return job  # done, failed, or never started
     try:
         checked = check_file(
             Path(job.file_path).read_bytes(), encoding=job.encoding, delimiter=job.delimiter, mapping=job.mapping
         )
     except (ImportFileError, OSError) as exc:
-        job.status, job.error, job.finished_at = ImportStatus.FAILED, str(exc), timezone.now()
-        job.save(update_fields=["status", "error", "finished_at"])
-        _forget_file(job)
+        # Only a job still running fails: a copy that finished meanwhile has deleted the file.
+        ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING).update(
+            status=ImportStatus.FAILED, error=str(exc), finished_at=timezone.now()
+        )
+        job.refresh_from_db()
+        if job.status == ImportStatus.FAILED:
+            _forget_file(job)
         return job
 
-    ImportRowError.objects.filter(job=job).delete()
     not_written = sorted(checked.rejected + checked.duplicates, key=lambda r: r.line)
-    ImportRowError.objects.bulk_create(
-        [ImportRowError(job=job, line=r.line, reason=r.reason, values=r.cells) for r in checked.rejected],
-        batch_size=2_000,
-    )
-    ImportJob.objects.filter(pk=job.pk).update(
-        total_rows=checked.total,
-        failed_count=len(checked.rejected),
-        skipped_count=len(checked.duplicates),
-        processed_rows=len(not_written),
-    )
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().get(pk=job.pk)
+        if job.status == ImportStatus.RUNNING and job.total_rows == 0:
+            ImportRowError.objects.bulk_create(
+                [ImportRowError(job=job, line=r.line, reason=r.reason, values=r.cells) for r in checked.rejected],
+                batch_size=2_000,
+            )
+            ImportJob.objects.filter(pk=job.pk).update(
+                total_rows=checked.total,
+                failed_count=len(checked.rejected),
+                skipped_count=len(checked.duplicates),
+                processed_rows=len(not_written),
+            )
     for start in range(0, len(checked.rows), CHUNK_ROWS):
         chunk = checked.rows[start : start + CHUNK_ROWS]
         with transaction.atomic():
+            # The lock makes a concurrent copy wait here, then see the chunk done and skip it.
+            job = ImportJob.objects.select_for_update().get(pk=job.pk)
+            if job.status != ImportStatus.RUNNING or job.processed_rows != len(not_written) + start:
+                continue  # written by another copy (or the job is no longer running)
             created, updated, skipped = _write_chunk(chunk, mode=job.mode)
             ImportJob.objects.filter(pk=job.pk).update(
                 processed_rows=F("processed_rows") + len(chunk),
@@ -498,9 +507,12 @@ def import_run(*, job_id: int) -> ImportJob:
                 updated_count=F("updated_count") + updated,
                 skipped_count=F("skipped_count") + skipped,
             )
-    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.DONE, finished_at=timezone.now())
-    _forget_file(job)
+    finished = ImportJob.objects.filter(
+        pk=job.pk, status=ImportStatus.RUNNING, processed_rows=len(not_written) + len(checked.rows)
+    ).update(status=ImportStatus.DONE, finished_at=timezone.now())
     job.refresh_from_db()
+    if finished:
+        _forget_file(job)
     return job
 
 
@@ -545,6 +557,7 @@ def _write_chunk(rows: list[Row], *, mode: str) -> tuple[int, int, int]:
         lead_mark_score_stale(lead_ids=[lead.pk for lead in updated_leads])
     # New leads are inserted already marked stale: only tell scoring (after commit) about them.
     ingest._announce_events_stored(created_ids.values())
+    webhooks.webhook_leads_created(lead_ids=created_ids.values())  # in the chunk's transaction
     return len(created_ids), len(updated_leads), skipped
 
 

@@ -27,8 +27,18 @@ from datetime import UTC, datetime, timedelta
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from . import webhooks
 from .exceptions import Suppressed
-from .models import ApiKey, EngagementEvent, EventType, IdempotencyRecord, Lead, Submission, email_domain
+from .models import (
+    ApiKey,
+    EngagementEvent,
+    EventType,
+    IdempotencyRecord,
+    Lead,
+    Submission,
+    WebhookDeliveryStatus,
+    email_domain,
+)
 from .privacy import suppressed_emails
 from .services import lead_mark_score_stale
 from .signals import events_stored
@@ -272,20 +282,21 @@ def _lead_upsert_statement(
     return sql, [*row.values(), bool(explicit_domain)], row
 
 
-def _leads_for_emails(emails: set[str]) -> dict[str, int]:
+def _leads_for_emails(emails: set[str]) -> tuple[dict[str, int], list[int]]:
     """Lead ids by email, creating the leads that do not exist yet (sorted, so concurrent batches
-    insert the same new emails in the same order)."""
+    insert the same new emails in the same order). Also returns the ids this call inserted."""
     found = _lead_ids_by_email(emails)
     missing = sorted(emails - found.keys())
     if not missing:
-        return found
+        return found, []
     now = timezone.now()
     if _is_postgresql():
-        found.update(_leads_create_postgresql(missing, now))
+        inserted = _leads_create_postgresql(missing, now)
+        found.update(inserted)
         raced = set(missing) - found.keys()
         if raced:  # created by a concurrent request after our SELECT: read them now that they committed
             found.update(_lead_ids_by_email(raced))
-        return found
+        return found, list(inserted.values())
     rows = [
         _lead_row(
             email=email,
@@ -302,11 +313,12 @@ def _leads_for_emails(emails: set[str]) -> dict[str, int]:
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [value for row in rows for value in row.values()])
-        found.update(dict(cursor.fetchall()))
+        inserted = dict(cursor.fetchall())
+    found.update(inserted)
     raced = set(missing) - found.keys()
     if raced:  # created by a concurrent request after our SELECT: read them now that they committed
         found.update(dict(Lead.objects.filter(email__in=raced).values_list("email", "id")))
-    return found
+    return found, list(inserted.values())
 
 
 def _lead_ids_by_email(emails: set[str]) -> dict[str, int]:
@@ -449,6 +461,8 @@ def submission_ingest(
             properties={"form_name": form_name, "page_url": page_url, "submission_id": submission.pk},
             source=source,
         )
+        if lead.created:
+            webhooks.webhook_leads_created(lead_ids=[lead.lead_id])
         _announce_events_stored([lead.lead_id])
     return SubmissionResult(
         lead_id=lead.lead_id,
@@ -477,6 +491,11 @@ def _submission_ingest_postgresql(
     upsert_sql, upsert_params, _ = _lead_upsert_statement(
         email=email, fields=fields, consent=consent, activity_at=submitted_at, now=now
     )
+    # lead.created for every subscribed endpoint, written by the same statement when the upsert
+    # inserted the row: no extra round trip, and nothing at all when no endpoint subscribes.
+    outbox_sql, outbox_params = webhooks.lead_created_outbox_sql(
+        lead_cte="l", lead_data=_new_lead_data(email=email, fields=fields)
+    )
     sql = (
         f"WITH l AS ({upsert_sql}), "
         f"s AS (INSERT INTO {_quoted(Submission._meta.db_table)} "
@@ -486,8 +505,9 @@ def _submission_ingest_postgresql(
         "(lead_id, event_type, occurred_at, properties, source, external_id, received_at) "
         "SELECT s.lead_id, %s, %s, "
         "jsonb_build_object('form_name', %s::text, 'page_url', %s::text, 'submission_id', s.id), %s, NULL, %s "
-        "FROM s RETURNING id) "
-        "SELECT l.id, l.stage, l.created, s.id, e.id FROM l, s, e"
+        "FROM s RETURNING id), "
+        f"d AS ({outbox_sql}) "
+        "SELECT l.id, l.stage, l.created, s.id, e.id, ARRAY(SELECT id FROM d WHERE status = %s) FROM l, s, e"
     )
     params = [
         *upsert_params,
@@ -503,15 +523,24 @@ def _submission_ingest_postgresql(
         page_url,
         source,
         now,
+        *outbox_params,
+        WebhookDeliveryStatus.PENDING.value,
     ]
     # One statement: atomic by itself, in the caller's transaction or in autocommit.
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        lead_id, stage, created, submission_id, event_id = cursor.fetchone()
+        lead_id, stage, created, submission_id, event_id, deliveries = cursor.fetchone()
+    webhooks.webhook_deliveries_nudge(deliveries)
     _announce_events_stored([lead_id])
     return SubmissionResult(
         lead_id=lead_id, stage=stage, created=bool(created), submission_id=submission_id, event_id=event_id
     )
+
+
+def _new_lead_data(*, email: str, fields: dict) -> dict:
+    """The webhook payload of the lead a submission creates (its id comes from the INSERT)."""
+    data = {name: fields.get(name) or "" for name in ("first_name", "last_name", "company")}
+    return {"email": email, **data, "stage": Stage.LEAD.value, "score": 0, "owner_id": None}
 
 
 # --- Events ---------------------------------------------------------------------------------
@@ -568,7 +597,9 @@ def events_ingest(*, items: list[tuple[int, EventInput]]) -> list[EventOutcome]:
         known_ids = _existing_lead_ids(wanted_ids) if wanted_ids else set()
         emails = {item.email for _, item in items if item.email is not None}
         suppressed = suppressed_emails(sorted(emails)) if emails else set()
-        lead_by_email = _leads_for_emails(emails - suppressed) if emails else {}
+        lead_by_email, created_ids = _leads_for_emails(emails - suppressed) if emails else ({}, [])
+        # Only leads this INSERT created are announced (once per lead), in this transaction.
+        webhooks.webhook_leads_created(lead_ids=created_ids)
 
         rows: list[tuple[int, int, EventInput]] = []  # (index, lead id, item)
         seen: set[tuple[str, str]] = set()

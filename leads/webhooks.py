@@ -19,11 +19,12 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -37,7 +38,6 @@ from .models import (
     WebhookEndpoint,
     WebhookEvent,
 )
-from .signals import lead_stage_changed
 from .stages import SALES_STAGES
 
 logger = logging.getLogger(__name__)
@@ -81,34 +81,55 @@ def signature_verify(
 
 
 # --- Emitting ---------------------------------------------------------------------------------
+#
+# Every event is written as WebhookDelivery rows in the transaction of the change it tells about
+# (a transactional outbox): a rolled-back change leaves no row, a committed one always has its rows.
+# The sending task is only nudged after commit; a nudge lost to a crash between the commit and the
+# enqueue is picked up by the beat sweep (webhook_deliveries_sweep), which sends every due row.
 
 
-def webhook_event_emit(*, event: str, data: dict) -> list[int]:
+def _endpoints_for(event: str, endpoints: list[WebhookEndpoint] | None = None) -> list[WebhookEndpoint]:
+    if endpoints is None:
+        endpoints = list(WebhookEndpoint.objects.filter(active=True))
+    return [e for e in endpoints if event in (e.events or [])]
+
+
+def _delivery(*, endpoint: WebhookEndpoint, event: str, event_id: uuid.UUID, payload: dict, now) -> WebhookDelivery:
+    return WebhookDelivery(
+        endpoint=endpoint,
+        event=event,
+        event_id=event_id,
+        payload=payload,
+        status=WebhookDeliveryStatus.HELD if endpoint.paused_at else WebhookDeliveryStatus.PENDING,
+        next_attempt_at=None if endpoint.paused_at else now,
+    )
+
+
+def _jsonable(data: dict) -> dict:
+    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+
+
+def _outbox_write(deliveries: list[WebhookDelivery]) -> list[int]:
+    """Insert the rows in the caller's transaction and nudge the sender once it commits."""
+    if not deliveries:
+        return []
+    rows = WebhookDelivery.objects.bulk_create(deliveries, batch_size=1000)
+    pending = [row.pk for row in rows if row.status == WebhookDeliveryStatus.PENDING]
+    if pending:
+        transaction.on_commit(lambda: _enqueue(pending))
+    return [row.pk for row in rows]
+
+
+def webhook_event_emit(*, event: str, data: dict, endpoints: list[WebhookEndpoint] | None = None) -> list[int]:
     """Write one delivery per endpoint subscribed to `event`, in the caller's transaction, and
     enqueue them after commit. Returns the delivery ids."""
-    endpoints = [e for e in WebhookEndpoint.objects.filter(active=True) if event in (e.events or [])]
-    if not endpoints:
+    subscribed = _endpoints_for(event, endpoints)
+    if not subscribed:
         return []
-    event_id = uuid.uuid4()
-    now = timezone.now()
-    payload = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
-    with transaction.atomic():
-        rows = WebhookDelivery.objects.bulk_create(
-            [
-                WebhookDelivery(
-                    endpoint=endpoint,
-                    event=event,
-                    event_id=event_id,
-                    payload=payload,
-                    status=WebhookDeliveryStatus.HELD if endpoint.paused_at else WebhookDeliveryStatus.PENDING,
-                    next_attempt_at=None if endpoint.paused_at else now,
-                )
-                for endpoint in endpoints
-            ]
-        )
-        ids = [row.pk for row in rows if row.status == WebhookDeliveryStatus.PENDING]
-        transaction.on_commit(lambda: _enqueue(ids))
-    return [row.pk for row in rows]
+    event_id, now, payload = uuid.uuid4(), timezone.now(), _jsonable(data)
+    return _outbox_write(
+        [_delivery(endpoint=e, event=event, event_id=event_id, payload=payload, now=now) for e in subscribed]
+    )
 
 
 def _enqueue(delivery_ids: list[int], countdown: float = 0) -> None:
@@ -131,14 +152,79 @@ def _lead_data(lead: Lead) -> dict:
     }
 
 
-def on_lead_stage_changed(sender, lead_id: int, change_id: int, **kwargs) -> None:
-    """After a move committed: lead.stage_changed, and what it meant for handoffs and scoring."""
-    if not WebhookEndpoint.objects.filter(active=True).exists():
-        return  # the common case without webhooks costs one indexed query
-    change = StageChange.objects.select_related("lead").filter(pk=change_id).first()
-    if change is None:
+LEAD_DATA_FIELDS = ("id", "email", "first_name", "last_name", "company", "stage", "score", "owner_id")
+
+
+def webhook_leads_created(*, lead_ids: Iterable[int]) -> int:
+    """lead.created for leads just inserted, in the caller's transaction: one event (and one row
+    per subscribed endpoint) per lead, written with one INSERT per thousand rows. Callers pass only
+    the ids their INSERT reported as new, so an existing lead is never announced. Without a
+    subscribed endpoint this costs one query on a tiny table. Returns how many rows were written."""
+    ids = sorted(set(lead_ids))
+    if not ids:
+        return 0
+    endpoints = _endpoints_for(WebhookEvent.LEAD_CREATED)
+    if not endpoints:
+        return 0
+    now = timezone.now()
+    deliveries = []
+    for start in range(0, len(ids), 5000):
+        for data in Lead.objects.filter(pk__in=ids[start : start + 5000]).order_by("pk").values(*LEAD_DATA_FIELDS):
+            event_id, payload = uuid.uuid4(), _jsonable({"lead": data})
+            deliveries += [
+                _delivery(endpoint=e, event=WebhookEvent.LEAD_CREATED, event_id=event_id, payload=payload, now=now)
+                for e in endpoints
+            ]
+    return len(_outbox_write(deliveries))
+
+
+def lead_created_outbox_sql(*, lead_cte: str, lead_data: dict) -> tuple[str, list]:
+    """For leads.ingest's one-statement submission on PostgreSQL: a data-modifying CTE that writes
+    the lead.created rows when (and only when) the upsert CTE `lead_cte` inserted its row, for
+    every subscribed endpoint. It returns (id, status) of each row: nudge the pending ones.
+
+    Checking the subscription inside the same statement costs no extra round trip, and it reads
+    the endpoints in the statement's own snapshot. `lead_data` is the new lead's payload but its
+    id (the new row's values are the ones sent)."""
+    delivery = connection.ops.quote_name(WebhookDelivery._meta.db_table)
+    endpoint = connection.ops.quote_name(WebhookEndpoint._meta.db_table)
+    now = timezone.now()
+    sql = (
+        f"INSERT INTO {delivery} (endpoint_id, event, event_id, payload, status, attempts, next_attempt_at, "
+        "last_error, created_at) "
+        "SELECT w.id, %s, %s, jsonb_set(CAST(%s AS jsonb), '{lead,id}', to_jsonb(c.id)), "
+        "CASE WHEN w.paused_at IS NULL THEN %s ELSE %s END, 0, "
+        "CASE WHEN w.paused_at IS NULL THEN CAST(%s AS timestamptz) END, '', %s "
+        f"FROM {lead_cte} AS c JOIN {endpoint} AS w ON w.active AND w.events @> CAST(%s AS jsonb) "
+        "WHERE c.created RETURNING id, status"
+    )
+    params = [
+        WebhookEvent.LEAD_CREATED.value,
+        uuid.uuid4(),
+        json.dumps({"lead": {**lead_data, "id": None}}, cls=DjangoJSONEncoder),
+        WebhookDeliveryStatus.PENDING.value,
+        WebhookDeliveryStatus.HELD.value,
+        now,
+        now,
+        json.dumps([WebhookEvent.LEAD_CREATED.value]),
+    ]
+    return sql, params
+
+
+def webhook_deliveries_nudge(delivery_ids: list[int]) -> None:
+    """Enqueue the sending of deliveries written by raw SQL, after the caller's transaction commits."""
+    if delivery_ids:
+        transaction.on_commit(lambda: _enqueue(list(delivery_ids)))
+
+
+def webhook_stage_changed(*, lead: Lead, change: StageChange, opened: Handoff | None) -> None:
+    """In leads.services.lead_transition's transaction: lead.stage_changed, and what the move meant
+    for scoring (score.threshold_crossed) and handoffs (opened, or settled on leaving sales).
+    The common case without webhooks costs one query on a tiny table."""
+    endpoints = list(WebhookEndpoint.objects.filter(active=True))
+    if not endpoints:
         return
-    lead = change.lead
+    lead_data = _lead_data(lead)
     change_data = {
         "id": change.pk,
         "from_stage": change.from_stage,
@@ -147,27 +233,36 @@ def on_lead_stage_changed(sender, lead_id: int, change_id: int, **kwargs) -> Non
         "reason": change.reason,
         "at": change.created_at,
     }
-    with transaction.atomic():
-        webhook_event_emit(event=WebhookEvent.STAGE_CHANGED, data={"lead": _lead_data(lead), "change": change_data})
-        if change.actor_id is None and change.actor_label == "scoring":
-            webhook_event_emit(
-                event=WebhookEvent.SCORE_THRESHOLD,
-                data={"lead": _lead_data(lead), "stage": change.to_stage, "score": lead.score},
+    webhook_event_emit(
+        event=WebhookEvent.STAGE_CHANGED, data={"lead": lead_data, "change": change_data}, endpoints=endpoints
+    )
+    if change.actor_id is None and change.actor_label == "scoring":
+        webhook_event_emit(
+            event=WebhookEvent.SCORE_THRESHOLD,
+            data={"lead": lead_data, "stage": change.to_stage, "score": lead.score},
+            endpoints=endpoints,
+        )
+    if opened is not None:
+        event, handoff = WebhookEvent.HANDOFF_OPENED, opened
+    elif change.from_stage in SALES_STAGES and change.to_stage not in SALES_STAGES:
+        # lead_transition settles the open handoff with decided_at = the lead's stage_changed_at.
+        handoff = (
+            Handoff.objects.filter(
+                lead=lead,
+                decided_at=lead.stage_changed_at,
+                status__in=[HandoffStatus.ACCEPTED, HandoffStatus.REJECTED],
             )
+            .order_by("-id")
+            .first()
+        )
+        accepted = handoff is not None and handoff.status == HandoffStatus.ACCEPTED
+        event = WebhookEvent.HANDOFF_ACCEPTED if accepted else WebhookEvent.HANDOFF_REJECTED
+    else:
         handoff = None
-        if change.to_stage in SALES_STAGES:
-            handoff = Handoff.objects.filter(lead=lead, status=HandoffStatus.OPEN, opened_at__gte=change.created_at)
-            handoff = handoff.order_by("-opened_at").first()
-            event = WebhookEvent.HANDOFF_OPENED
-        elif change.from_stage in SALES_STAGES:
-            handoff = Handoff.objects.filter(lead=lead, decided_at__gte=change.created_at).order_by("-id").first()
-            event = (
-                WebhookEvent.HANDOFF_ACCEPTED
-                if handoff is not None and handoff.status == HandoffStatus.ACCEPTED
-                else WebhookEvent.HANDOFF_REJECTED
-            )
-        if handoff is not None:
-            webhook_event_emit(event=event, data={"lead": _lead_data(lead), "handoff": _handoff_data(handoff)})
+    if handoff is not None:
+        webhook_event_emit(
+            event=event, data={"lead": lead_data, "handoff": _handoff_data(handoff)}, endpoints=endpoints
+        )
 
 
 def _handoff_data(handoff: Handoff) -> dict:
@@ -188,10 +283,6 @@ def webhook_handoff_accepted(*, handoff: Handoff) -> None:
         event=WebhookEvent.HANDOFF_ACCEPTED,
         data={"lead": _lead_data(handoff.lead), "handoff": _handoff_data(handoff)},
     )
-
-
-def connect() -> None:
-    lead_stage_changed.connect(on_lead_stage_changed, dispatch_uid="leads.webhooks.on_lead_stage_changed")
 
 
 # --- Delivering -------------------------------------------------------------------------------
@@ -343,3 +434,8 @@ def webhook_deliveries_sweep(*, stuck_after: timedelta = timedelta(minutes=10)) 
     )
     _enqueue(due)
     return len(due)
+
+
+def connect() -> None:
+    """Nothing to connect any more: lead_transition writes its rows itself (webhook_stage_changed).
+    Kept only while a committed leads/apps.py still calls it; remove with that call."""

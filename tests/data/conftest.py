@@ -85,3 +85,16 @@ def failing_receiver():
 def admin_client_for_data(client, admin_user):
     client.force_login(admin_user)
     return client
+
+
+@pytest.fixture
+def submit_client(db):
+    """An API client with a fresh integration key of the submit scope."""
+    from rest_framework.test import APIClient
+
+    from leads.api.auth import api_key_create
+
+    new = api_key_create(name="test-submit", scopes=["submit"], form_name="")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {new.raw_key}")
+    return client

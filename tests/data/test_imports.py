@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from leads import imports
+from leads.data_tasks import import_run_task
 from leads.imports import (
     ImportFileError,
     import_error_csv,
@@ -275,3 +277,93 @@ def test_the_uploaded_file_is_deleted_when_the_import_is_over(run_import):
     job = run_import(b"email\nkept@example.com\n")
     assert job.status == ImportStatus.DONE
     assert not Path(job.file_path).exists()
+
+
+# --- Celery redelivery: two copies of one task ------------------------------------------------
+
+
+def _queued_job(raw: bytes) -> ImportJob:
+    job = import_upload(file_name="redelivered.csv", raw=raw)
+    import_set_mapping(job_id=job.pk, mapping=job.mapping, mode="update_empty")
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.QUEUED)
+    return job
+
+
+REDELIVERY_CSV = ("email,first_name\n" + "".join(f"r{i}@example.com,R{i}\n" for i in range(7)) + "bad,x\n").encode()
+
+
+def test_a_task_delivered_again_after_the_import_finished_changes_nothing(tmp_path, settings):
+    settings.VAR_DIR = tmp_path
+    job = _queued_job(REDELIVERY_CSV)
+    import_run_task.apply(args=(job.pk,))
+    job.refresh_from_db()
+    assert counts(job) == ("done", 8, 7, 0, 0, 1)
+    import_run_task.apply(args=(job.pk,))  # Celery delivers the same message again
+    job.refresh_from_db()
+    assert counts(job) == ("done", 8, 7, 0, 0, 1)
+    assert job.processed_rows == 8
+    assert ImportRowError.objects.filter(job=job).count() == 1
+
+
+def test_a_copy_run_after_a_lost_worker_resumes_without_resetting_or_doubling(tmp_path, settings, monkeypatch):
+    settings.VAR_DIR = tmp_path
+    monkeypatch.setattr(imports, "CHUNK_ROWS", 3)
+    job = _queued_job(REDELIVERY_CSV)
+    real_write = imports._write_chunk
+    written = []
+
+    def dies_on_the_second_chunk(rows, *, mode):
+        if len(written) == 1:
+            raise SystemExit("the worker was killed")
+        written.append(len(rows))
+        return real_write(rows, mode=mode)
+
+    monkeypatch.setattr(imports, "_write_chunk", dies_on_the_second_chunk)
+    with pytest.raises(SystemExit):
+        import_run_task.apply(args=(job.pk,), throw=True)
+    job.refresh_from_db()
+    assert (job.status, job.created_count, job.processed_rows) == ("running", 3, 4)  # 1 rejected + 3 written
+
+    monkeypatch.setattr(imports, "_write_chunk", real_write)
+    import_run_task.apply(args=(job.pk,))  # the redelivered message
+    job.refresh_from_db()
+    # Before: the copy reset the counts and then counted the first three leads as "skipped".
+    assert counts(job) == ("done", 8, 7, 0, 0, 1)
+    assert job.processed_rows == 8
+    assert Lead.objects.count() == 7
+    assert ImportRowError.objects.filter(job=job).count() == 1
+
+
+@pytest.mark.postgres
+def test_two_copies_running_at_once_write_each_chunk_once(transactional_db, tmp_path, settings, monkeypatch):
+    import threading
+
+    from django.db import connection
+
+    settings.VAR_DIR = tmp_path
+    monkeypatch.setattr(imports, "CHUNK_ROWS", 50)
+    raw = ("email,first_name\n" + "".join(f"c{i}@example.com,C{i}\n" for i in range(1000)) + "bad,x\n").encode()
+    job = _queued_job(raw)
+    start = threading.Barrier(2)
+    errors = []
+
+    def copy():
+        try:
+            start.wait()
+            import_run(job_id=job.pk)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=copy) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    job.refresh_from_db()
+    assert counts(job) == ("done", 1001, 1000, 0, 0, 1)
+    assert job.processed_rows == 1001
+    assert Lead.objects.count() == 1000
+    assert ImportRowError.objects.filter(job=job).count() == 1
