@@ -4,6 +4,7 @@ Forms validate and clean; they never write. Views pass cleaned data to a service
 """
 
 from django import forms
+from django.core.validators import URLValidator
 
 from .models import Lead, NoteKind
 from .stages import STAGE_CHOICES, Stage
@@ -239,3 +240,32 @@ class ReportPeriodForm(forms.Form):
             elif (end - start).days >= self.MAX_DAYS:
                 self.add_error("end", "Choose a period of two years at most.")
         return cleaned
+
+
+class WebFormKeyForm(forms.Form):
+    """Create, rotate or disable the public key of a web form (leads.public_forms)."""
+
+    ACTIONS = [("create", "Create"), ("rotate", "Rotate"), ("disable", "Disable")]
+
+    form_name = forms.CharField(
+        label="Form name",
+        max_length=200,
+        widget=forms.TextInput(attrs={"class": "input", "placeholder": "e.g. demo-request"}),
+        help_text="The name its submissions are filed under, as listed here.",
+    )
+    action = forms.ChoiceField(choices=ACTIONS, widget=forms.HiddenInput)
+
+
+class ThankYouForm(forms.Form):
+    """Where a web form's visitors land after sending it: carried (signed) by the snippet."""
+
+    form = forms.CharField(max_length=200, widget=forms.HiddenInput)
+    thank_you = forms.URLField(
+        label="Thank-you page",
+        required=False,
+        max_length=1000,
+        assume_scheme="https",
+        validators=[URLValidator(schemes=["http", "https"])],
+        widget=forms.URLInput(attrs={"class": "input", "placeholder": "https://www.example.com/thanks"}),
+        help_text="An http(s) address on your website. Empty: LeadCRM's own thank-you page.",
+    )

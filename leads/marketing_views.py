@@ -11,9 +11,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
-from . import charts, report_selectors
+from . import charts, public_forms, report_selectors
 from . import marketing_selectors as selectors
 from .exports import csv_response, csv_rows, leads_csv_response
 from .forms import (
@@ -24,6 +25,8 @@ from .forms import (
     MqlFilterForm,
     ReportPeriodForm,
     SavedViewForm,
+    ThankYouForm,
+    WebFormKeyForm,
 )
 from .marketing_services import leads_bulk_move, saved_view_create, saved_view_delete
 from .roles import Role, has_role
@@ -262,4 +265,54 @@ def reports(request):
 @require_GET
 @marketing_required
 def forms_list(request):
-    return render(request, "leads/forms_list.html", {"forms": selectors.forms_seen()})
+    """Forms seen in submissions and web forms with a public key, each with its HTML snippet."""
+    seen = selectors.forms_seen()
+    keys = public_forms.public_form_keys()
+    known = {row["form_name"] for row in seen}
+    forms = seen + [
+        {"form_name": name, "submissions": 0, "new_leads": 0, "last_received": None}
+        for name in sorted(keys)
+        if name not in known
+    ]
+    # The thank-you page a marketer typed for one form's snippet (nothing is stored: the snippet carries it).
+    thank_you = ThankYouForm(request.GET) if "form" in request.GET else None
+    thank_you_ok = thank_you is not None and thank_you.is_valid()
+    action_url = request.build_absolute_uri(reverse("public-form-post"))
+    for form in forms:
+        api_key = keys.get(form["form_name"])
+        form["key"] = api_key
+        if api_key is None:
+            continue
+        mine = thank_you is not None and request.GET.get("form") == form["form_name"]
+        url = thank_you.cleaned_data["thank_you"] if mine and thank_you_ok else ""
+        form["thank_you_form"] = thank_you if mine else ThankYouForm(initial={"form": form["form_name"]})
+        form["snippet"] = public_forms.snippet_html(api_key=api_key, action_url=action_url, thank_you=url)
+        form["open"] = mine
+    context = {"forms": forms, "new_form": WebFormKeyForm(initial={"action": "create"})}
+    return render(request, "leads/forms_list.html", context)
+
+
+@require_POST
+@marketing_required
+def form_key_action(request):
+    """Create, rotate or disable a web form's public key."""
+    form = WebFormKeyForm(request.POST)
+    if not form.is_valid():
+        errors = [f"{form.fields[name].label}: {error}" for name, errs in form.errors.items() for error in errs]
+        messages.error(request, "Nothing was changed. " + " ".join(errors))
+        return redirect("marketing-forms")
+    name = form.cleaned_data["form_name"]
+    action = form.cleaned_data["action"]
+    if action == "create":
+        public_forms.public_form_key_create(form_name=name, created_by=request.user)
+        messages.success(request, f"The web form “{name}” has a public key: copy its HTML snippet below.")
+    elif action == "rotate":
+        public_forms.public_form_key_rotate(form_name=name, created_by=request.user)
+        messages.warning(
+            request, f"New key for “{name}”: the old one no longer works. Paste the new snippet on your website."
+        )
+    elif public_forms.public_form_key_disable(form_name=name):
+        messages.success(request, f"The web form “{name}” no longer accepts submissions.")
+    else:
+        messages.warning(request, f"“{name}” had no active key.")
+    return redirect(reverse("marketing-forms") + f"#form-{slugify(name)}")

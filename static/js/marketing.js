@@ -32,3 +32,35 @@
     }
   });
 })();
+
+// Copy buttons: <button data-copy="element-id"> copies that element's text (the web form snippet).
+(function () {
+  "use strict";
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button) return;
+    var source = document.getElementById(button.getAttribute("data-copy"));
+    if (!source) return;
+    var text = source.textContent;
+    function done(label) {
+      var original = button.getAttribute("data-label") || button.textContent;
+      button.setAttribute("data-label", original);
+      button.textContent = label;
+      setTimeout(function () { button.textContent = original; }, 2000);
+    }
+    function fallback() {
+      // No clipboard API (plain http): select the text so Ctrl+C / Cmd+C copies it.
+      var range = document.createRange();
+      range.selectNodeContents(source);
+      var selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      done("Selected: press Ctrl+C");
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(function () { done("Copied"); }, fallback);
+    } else {
+      fallback();
+    }
+  });
+})();
