@@ -3,6 +3,7 @@
 
     python3 dev.py demo [--port 8000]   set up, migrate, load demo data, serve on 127.0.0.1
     python3 dev.py test [pytest args]   set up, run the test suite
+    python3 dev.py bench [--scale 0.01] set up, run the benchmark suite (bench/run.py), write BENCHMARKS.md
     python3 dev.py setup                create .venv and install the project (what the others do first)
     python3 dev.py constraints          rewrite constraints.txt from the packages installed in .venv
 
@@ -136,6 +137,14 @@ def command_test(argv: list[str]) -> int:
     return run(PYTHON, "-m", "pytest", *argv, check=False)
 
 
+def command_bench(argv: list[str]) -> int:
+    # bench/run.py parses its own arguments (--help lists them), checks PostgreSQL, Redis and wrk
+    # and says what is missing; it reads BENCH_DATABASE_URL and BENCH_REDIS_URL, never
+    # DATABASE_URL: the bench replaces the leads of its database.
+    setup()
+    return run(PYTHON, ROOT / "bench" / "run.py", *argv, check=False)
+
+
 def command_constraints(argv: list[str]) -> int:
     argparse.ArgumentParser(
         prog="dev.py constraints", description="Pin every package installed in .venv into constraints.txt."
@@ -155,6 +164,7 @@ def command_constraints(argv: list[str]) -> int:
 COMMANDS = {
     "demo": (command_demo, "set up, migrate, load demo data and run the server on 127.0.0.1:8000"),
     "test": (command_test, "set up and run pytest (arguments are passed to pytest)"),
+    "bench": (command_bench, "set up and run the benchmark suite at 1,000,000 leads (--help: its options)"),
     "setup": (command_setup, "create .venv and install the project with its pinned dependencies"),
     "constraints": (command_constraints, "regenerate constraints.txt from .venv"),
 }

@@ -1,5 +1,5 @@
 -- wrk script: one form submission per request, each with a new email (the insert path).
--- API_KEY (required) and RUN_ID come from the environment; see bench/api/run.sh.
+-- API_KEY (required) and RUN_ID come from the environment (bench/run.py sets them).
 local threads = {}
 local next_id = 0
 
