@@ -117,23 +117,32 @@ class FitRule:
             wanted = frozenset(value.strip().lower().lstrip("@") for value in self.values if value.strip())
         object.__setattr__(self, "_wanted", wanted)
 
+    @property
+    def fact(self) -> str:
+        """The one LeadFacts attribute this rule reads."""
+        return FIT_KIND_FACTS.get(self.kind, "email_domain")
+
     def matches(self, lead: LeadFacts) -> bool:
+        return self.matches_value(getattr(lead, self.fact))
+
+    def matches_value(self, value) -> bool:
+        """Whether a lead whose fact (see `fact`) has this value matches."""
         kind = self.kind
         wanted = self._wanted
         if kind == FitKind.JOB_TITLE_CONTAINS:
-            title = (lead.job_title or "").casefold()
+            title = (value or "").casefold()
             if title:
                 for needle in wanted:
                     if needle in title:
                         return True
             return False
         if kind == FitKind.COMPANY_SIZE_AT_LEAST:
-            return lead.company_size is not None and self.threshold is not None and lead.company_size >= self.threshold
+            return value is not None and self.threshold is not None and value >= self.threshold
         if kind == FitKind.INDUSTRY_IN:
-            return (lead.industry or "").strip().casefold() in wanted
+            return (value or "").strip().casefold() in wanted
         if kind == FitKind.COUNTRY_IN:
-            return (lead.country or "").strip().upper() in wanted
-        domain = lead.email_domain
+            return (value or "").strip().upper() in wanted
+        domain = value
         if not domain:
             return False
         if kind == FitKind.EMAIL_FREE_MAIL:
@@ -143,6 +152,49 @@ class FitRule:
                 return True
             return any(domain.endswith("." + listed) for listed in wanted)
         return False
+
+
+FIT_KIND_FACTS = {
+    FitKind.JOB_TITLE_CONTAINS: "job_title",
+    FitKind.COMPANY_SIZE_AT_LEAST: "company_size",
+    FitKind.INDUSTRY_IN: "industry",
+    FitKind.COUNTRY_IN: "country",
+    FitKind.EMAIL_FREE_MAIL: "email_domain",
+    FitKind.EMAIL_COMPETITOR: "email_domain",
+}
+
+
+class FitScorer:
+    """Fit points of many leads at once (the what-if preview), equal to score_lead()'s.
+
+    Every fit rule reads one fact of a lead, and those facts repeat across leads (a few hundred
+    job titles, industries and countries; one domain per company), so each rule is matched once
+    per distinct value of its fact instead of once per lead: the points of every rule reading a
+    fact are summed per value and remembered.
+    """
+
+    def __init__(self, rules: Iterable[FitRule]):
+        self._rules_by_fact: dict[str, list[FitRule]] = {fact: [] for fact in FIT_KIND_FACTS.values()}
+        for rule in rules:
+            self._rules_by_fact[rule.fact].append(rule)
+        self._known: dict[str, dict] = {fact: {} for fact in self._rules_by_fact}
+
+    def _points(self, fact: str, value) -> int:
+        known = self._known[fact]
+        points = known.get(value)
+        if points is None:
+            points = known[value] = sum(rule.points for rule in self._rules_by_fact[fact] if rule.matches_value(value))
+        return points
+
+    def points(self, job_title: str, company_size: int | None, industry: str, country: str, email: str) -> int:
+        points = self._points
+        return (
+            points("job_title", job_title)
+            + points("company_size", company_size)
+            + points("industry", industry)
+            + points("country", country)
+            + points("email_domain", email_domain_of(email))
+        )
 
 
 @dataclass(frozen=True)
@@ -198,8 +250,12 @@ class LeadFacts:
 
     @property
     def email_domain(self) -> str:
-        email = (self.email or "").strip().lower()
-        return email.rpartition("@")[2] if "@" in email else ""
+        return email_domain_of(self.email)
+
+
+def email_domain_of(email: str | None) -> str:
+    email = (email or "").strip().lower()
+    return email.rpartition("@")[2] if "@" in email else ""
 
 
 class Event(NamedTuple):
@@ -233,6 +289,14 @@ class Move:
 
 def round_half_away(value: float) -> int:
     return math.floor(value + 0.5) if value >= 0 else -math.floor(-value + 0.5)
+
+
+def rule_points(rule: EngagementRule, raw: float) -> tuple[int, bool]:
+    """A rule's points for one lead from its summed (decayed) points: capped, then rounded.
+    Also whether the cap applied. scoring.selectors.leads_engagement_chunk() mirrors this in SQL."""
+    if rule.cap is not None and abs(raw) > rule.cap:
+        return round_half_away(math.copysign(rule.cap, raw)), True
+    return round_half_away(raw), False
 
 
 @dataclass
@@ -306,12 +370,7 @@ def score_totals(lead: LeadFacts, totals: RuleTotals, ruleset: RuleSet) -> Score
     product = 0
     for position in sorted(sums):
         rule = ruleset.engagement_rules[position]
-        raw = sums[position]
-        capped = False
-        if rule.cap is not None and abs(raw) > rule.cap:
-            raw = math.copysign(rule.cap, raw)
-            capped = True
-        points = round_half_away(raw)
+        points, capped = rule_points(rule, sums[position])
         engagement += points
         if rule.event_type in pql_types:
             product += points
@@ -347,20 +406,49 @@ MQL_FROM = frozenset({Stage.LEAD})
 
 def decide_move(lead: LeadFacts, result: ScoreResult, ruleset: RuleSet) -> Move | None:
     """The automatic move a score calls for, or None. Never for a lead a rep owns."""
-    if lead.has_owner:
+    target = move_target(
+        lead.stage,
+        lead.has_owner,
+        result.total,
+        result.product,
+        bool(result.fresh_high_intent),
+        result.fresh_product_signal,
+        ruleset,
+    )
+    if target is None:
         return None
-    stage = lead.stage
     label = ruleset.label
-    if stage in SQL_FROM and result.fresh_high_intent:
+    if target == Stage.SQL:
         names = ", ".join(result.fresh_high_intent)
         return Move(Stage.SQL, f"high-intent event {names} (score {result.total}, {label})")
-    if stage in PQL_FROM and result.fresh_product_signal and result.product >= ruleset.pql_threshold:
+    if target == Stage.PQL:
         return Move(
             Stage.PQL,
             f"product signals {result.product} reached PQL threshold {ruleset.pql_threshold} ({label})",
         )
-    if stage in MQL_FROM and result.total >= ruleset.mql_threshold:
-        return Move(Stage.MQL, f"score {result.total} reached MQL threshold {ruleset.mql_threshold} ({label})")
+    return Move(Stage.MQL, f"score {result.total} reached MQL threshold {ruleset.mql_threshold} ({label})")
+
+
+def move_target(
+    stage: str,
+    has_owner: bool,
+    total: int,
+    product: int,
+    fresh_high_intent: bool,
+    fresh_product: bool,
+    ruleset: RuleSet,
+    /,
+) -> str | None:
+    """The stage an automatic move would take a lead to, or None: decide_move() without the
+    reason, from plain values (the preview calls it for every lead without building objects)."""
+    if has_owner:
+        return None
+    if fresh_high_intent and stage in SQL_FROM:
+        return Stage.SQL
+    if fresh_product and stage in PQL_FROM and product >= ruleset.pql_threshold:
+        return Stage.PQL
+    if stage in MQL_FROM and total >= ruleset.mql_threshold:
+        return Stage.MQL
     return None
 
 

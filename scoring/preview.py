@@ -1,9 +1,12 @@
 """What-if preview: how a rule set (usually the draft) would change scores and stages.
 
-A read: nothing is written. It runs the same engine as the worker over every lead, in chunks of
-leads by id. On PostgreSQL the per-rule sums of a chunk's events come from one aggregate query
-(selectors.rule_totals_by_lead) and the engine does the rest (fit, caps, rounding, moves), which
-keeps it within seconds at 100,000 leads; elsewhere the events are read and summed in Python.
+A read: nothing is written. It gives every lead the score and the automatic move the worker
+would give it, in chunks of leads by id. On PostgreSQL one query per chunk returns each lead with
+its engagement points already summed, decayed, capped and rounded (selectors.leads_engagement_chunk,
+the worker's expressions); the engine adds fit points (engine.FitScorer: each rule matched once per
+distinct job title, industry, country or domain) and decides the moves (engine.move_target). About
+two seconds of CPU at 100,000 leads and 1,000,000 events (bench/scoring_bench.py preview). Elsewhere
+(SQLite) the events are read and scored by engine.score_lead().
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ from leads.stages import Stage
 
 from . import engine
 from .models import RuleSet
-from .selectors import LEAD_FACT_FIELDS, engine_ruleset, events_by_lead, lead_facts, rule_totals_by_lead
+from .selectors import LEAD_FACT_FIELDS, engine_ruleset, events_by_lead, lead_facts, leads_engagement_chunk
 
-PREVIEW_CHUNK_SIZE = 5000
+PREVIEW_CHUNK_SIZE = 10000
 # Score histogram: below 0, then buckets of 10 points, then 100 and more.
 BUCKET_WIDTH = 10
 BUCKET_TOP = 100
@@ -56,8 +59,49 @@ def _summary(scores: list[int]) -> dict:
     }
 
 
-def facts_of(rows):
-    return ((row, lead_facts(row[:9])) for row in rows)
+def lead_outcomes(*, rules: engine.RuleSet, now: float, chunk_size: int = PREVIEW_CHUNK_SIZE):
+    """Every lead, as chunks of (lead id, stage, current score, proposed score, stage an automatic
+    move would take it to or None): what the worker would compute with `rules` at `now`."""
+    if connection.vendor != "postgresql":
+        yield from _lead_outcomes_in_python(rules=rules, now=now, chunk_size=chunk_size)
+        return
+    fit_points = engine.FitScorer(rules.fit_rules).points
+    move_target = engine.move_target
+    last_id = 0
+    while True:
+        rows = leads_engagement_chunk(ruleset=rules, now=now, after_id=last_id, limit=chunk_size)
+        if not rows:
+            return
+        outcomes = []
+        for (
+            lead_id, email, job_title, company_size, industry, country, stage, has_owner, score,
+            engagement, product, fresh_high_intent, fresh_product,
+        ) in rows:  # fmt: skip
+            total = fit_points(job_title, company_size, industry, country, email) + engagement
+            target = move_target(stage, has_owner, total, product, fresh_high_intent, fresh_product, rules)
+            outcomes.append((lead_id, stage, score, total, target))
+        yield outcomes
+        last_id = rows[-1][0]
+
+
+def _lead_outcomes_in_python(*, rules: engine.RuleSet, now: float, chunk_size: int):
+    """The same from the leads' events summed by the engine (SQLite: small databases)."""
+    last_id = 0
+    while True:
+        rows = list(
+            Lead.objects.filter(id__gt=last_id).order_by("id").values_list(*LEAD_FACT_FIELDS, "score")[:chunk_size]
+        )
+        if not rows:
+            return
+        events = events_by_lead([row[0] for row in rows], rules)
+        outcomes = []
+        for row in rows:
+            facts = lead_facts(row[:9])
+            result = engine.score_lead(facts, events.get(row[0], ()), rules, now)
+            move = engine.decide_move(facts, result, rules)
+            outcomes.append((row[0], facts.stage, row[9], result.total, move.to_stage if move else None))
+        yield outcomes
+        last_id = rows[-1][0]
 
 
 def ruleset_preview(*, ruleset: RuleSet, now: datetime | None = None, chunk_size: int = PREVIEW_CHUNK_SIZE) -> dict:
@@ -67,51 +111,25 @@ def ruleset_preview(*, ruleset: RuleSet, now: datetime | None = None, chunk_size
     current_scores: list[int] = []
     proposed_scores: list[int] = []
     current_stages: Counter[str] = Counter()
-    proposed_stages: Counter[str] = Counter()
-    newly: Counter[str] = Counter()
+    moves: Counter[tuple[str, str]] = Counter()  # (from stage, to stage) -> leads
     up = down = 0
-    score_lead = engine.score_lead
-    score_totals = engine.score_totals
-    decide_move = engine.decide_move
-
-    on_postgresql = connection.vendor == "postgresql"
-    last_id = 0
-    while True:
-        rows = list(
-            Lead.objects.filter(id__gt=last_id).order_by("id").values_list(*LEAD_FACT_FIELDS, "score")[:chunk_size]
-        )
-        if not rows:
-            break
-        if on_postgresql:
-            # The same sums as the worker's, aggregated by PostgreSQL: seconds at 100,000 leads.
-            totals = rule_totals_by_lead(after_id=last_id, upto_id=rows[-1][0], ruleset=rules, now=timestamp)
-            empty = engine.RuleTotals()
-            scored = [
-                (row, facts, score_totals(facts, totals.get(row[0], empty), rules)) for row, facts in facts_of(rows)
-            ]
-        else:
-            events = events_by_lead([row[0] for row in rows], rules)
-            scored = [
-                (row, facts, score_lead(facts, events.get(row[0], ()), rules, timestamp))
-                for row, facts in facts_of(rows)
-            ]
-        for row, facts, result in scored:
-            move = decide_move(facts, result, rules)
-            current = row[9]
+    for outcomes in lead_outcomes(rules=rules, now=timestamp, chunk_size=chunk_size):
+        for _, stage, current, proposed, target in outcomes:
             current_scores.append(current)
-            proposed_scores.append(result.total)
-            if result.total > current:
+            proposed_scores.append(proposed)
+            if proposed > current:
                 up += 1
-            elif result.total < current:
+            elif proposed < current:
                 down += 1
-            current_stages[facts.stage] += 1
-            if move is not None:
-                proposed_stages[move.to_stage] += 1
-                newly[move.to_stage] += 1
-            else:
-                proposed_stages[facts.stage] += 1
-        last_id = rows[-1][0]
-
+            current_stages[stage] += 1
+            if target is not None:
+                moves[stage, target] += 1
+    proposed_stages = current_stages.copy()
+    newly: Counter[str] = Counter()
+    for (stage, target), count in moves.items():
+        proposed_stages[stage] -= count
+        proposed_stages[target] += count
+        newly[target] += count
     total = len(current_scores)
     return {
         "ruleset": {"id": ruleset.pk, "version": ruleset.version, "status": ruleset.status},

@@ -186,12 +186,13 @@ def rule_totals_by_lead(
     upto_id: int = 0,
 ) -> dict[int, engine.RuleTotals]:
     """engine.sum_events() for these leads (or every lead with after_id < id <= upto_id), done by
-    PostgreSQL.
+    PostgreSQL: the worker's read.
 
-    The rules travel as a VALUES list joined to the events on the event type, so each event is
-    tested only against its own type's rules, and PostgreSQL sums the decayed points per lead and
-    rule in C: about a second for a million events, where Python needs tens. The what-if preview
-    uses it; the match and the decay mirror engine.EngagementRule.matches() and engine.sum_events().
+    One pass over the leads' events grouped by lead, with one SUM ... FILTER column (and one
+    COUNT) per rule (_rule_sums_sql(), shared with the what-if preview): PostgreSQL sums the
+    decayed points per lead and rule in C, about a second for a million events where Python
+    needs tens. The match and the decay mirror engine.EngagementRule.matches() and
+    engine.sum_events() (tests/scoring/test_rule_totals_sql.py compares them).
     """
     result: dict[int, engine.RuleTotals] = {}
     events_table, leads_table = EngagementEvent._meta.db_table, Lead._meta.db_table
@@ -199,39 +200,24 @@ def rule_totals_by_lead(
         which, which_params = "e.lead_id = ANY(%s)", [list(lead_ids)]
     else:
         which, which_params = "e.lead_id > %s AND e.lead_id <= %s", [after_id, upto_id]
-    rules = ruleset.engagement_rules
-    if rules:
-        values = ", ".join(["(%s::int, %s::text, %s::text, %s::text, %s::text, %s::float8, %s::float8)"] * len(rules))
-        params: list = []
-        for position, rule in enumerate(rules):
-            params += [
-                position,
-                rule.event_type,
-                rule.property_key or None,
-                rule.property_operator or None,
-                (rule.property_value or "").lower(),
-                float(rule.points),
-                rule.half_life_days * engine.SECONDS_PER_DAY if rule.half_life_days else None,
-            ]
+    rule_count = len(ruleset.engagement_rules)
+    if rule_count:
+        columns, params = _rule_sums_sql(ruleset, now, with_counts=True)
         sql = (
-            "SELECT e.lead_id, r.position, "
-            "SUM(CASE WHEN r.half_life IS NULL THEN r.points ELSE r.points * power(0.5::float8, "
-            "GREATEST(%s::float8 - EXTRACT(EPOCH FROM e.occurred_at)::float8, 0) / r.half_life) END), COUNT(*) "
-            f"FROM {events_table} e JOIN (VALUES {values}) AS r(position, event_type, key, operator, value, points, "
-            "half_life) ON r.event_type = e.event_type "
-            f"WHERE {which} AND (r.key IS NULL "
-            "OR (r.operator = 'contains' AND strpos(lower(e.properties ->> r.key), r.value) > 0) "
-            "OR (r.operator <> 'contains' AND lower(e.properties ->> r.key) = r.value)) "
-            "GROUP BY e.lead_id, r.position"
+            f"SELECT e.lead_id, {', '.join(columns)} FROM {events_table} e "
+            f"WHERE {which} AND e.event_type = ANY(%s) GROUP BY e.lead_id"
         )
+        event_types = sorted({rule.event_type for rule in ruleset.engagement_rules})
         with raw_cursor() as cursor:
-            cursor.execute(sql, [now, *params, *which_params])
-            for lead_id, position, points, count in cursor.fetchall():
-                totals = result.get(lead_id)
-                if totals is None:
-                    totals = result[lead_id] = engine.RuleTotals()
-                totals.sums[position] = float(points)
-                totals.counts[position] = count
+            cursor.execute(sql, [*params, *which_params, event_types])
+            rows = cursor.fetchall()
+        for row in rows:
+            totals = result[row[0]] = engine.RuleTotals()
+            for position in range(rule_count):
+                count = row[2 + 2 * position]
+                if count:
+                    totals.sums[position] = row[1 + 2 * position]
+                    totals.counts[position] = count
     signal_types = sorted(ruleset.high_intent_event_types | ruleset.pql_event_types)
     if signal_types:
         # Events that can move a lead, received since its last stage change: few, so a second query.
@@ -251,6 +237,95 @@ def rule_totals_by_lead(
                 if event_type in ruleset.pql_event_types:
                     totals.fresh_product = True
     return result
+
+
+def _rule_sums_sql(ruleset: engine.RuleSet, now: float, *, with_counts: bool = False) -> tuple[list[str], list]:
+    """Aggregate columns over events `e` grouped by lead: per engagement rule (in position order)
+    the sum of its points decayed to `now` (engine.sum_events()) over the events it matches
+    (engine.EngagementRule.matches()), NULL if none, then the count of those events if asked."""
+    columns: list[str] = []
+    params: list = []
+    for rule in ruleset.engagement_rules:
+        condition, condition_params = "e.event_type = %s", [rule.event_type]
+        if rule.property_key:
+            value = "lower(e.properties ->> %s)"
+            if rule.property_operator == engine.PropertyOperator.CONTAINS:
+                condition += f" AND strpos({value}, %s) > 0"
+            else:
+                condition += f" AND {value} = %s"
+            condition_params += [rule.property_key, rule.property_value.lower()]
+        if rule.half_life_days:
+            points = (
+                "%s::float8 * power(0.5::float8, "
+                "GREATEST(%s::float8 - date_part('epoch', e.occurred_at), 0) / %s::float8)"
+            )
+            points_params = [float(rule.points), now, rule.half_life_days * engine.SECONDS_PER_DAY]
+        else:
+            points, points_params = "%s::float8", [float(rule.points)]
+        columns.append(f"SUM({points}) FILTER (WHERE {condition})")
+        params += points_params + condition_params
+        if with_counts:
+            columns.append(f"COUNT(*) FILTER (WHERE {condition})")
+            params += condition_params
+    return columns, params
+
+
+def leads_engagement_chunk(*, ruleset: engine.RuleSet, now: float, after_id: int, limit: int) -> list[tuple]:
+    """The next `limit` leads by id after after_id, each with the engagement points `ruleset`
+    gives it, in one query: the what-if preview's read. Rows of (id, email, job_title,
+    company_size, industry, country, stage, has_owner, score, engagement, product points,
+    fresh high-intent event, fresh product event).
+
+    PostgreSQL does per lead what the worker does with rule_totals_by_lead() and
+    engine.score_totals(): it sums each rule's decayed points (the same expressions), caps and
+    rounds each sum (engine.rule_points(): the same IEEE operations, so the same integers), adds
+    them up, and says whether a high-intent or product event arrived since the lead's last stage
+    change. One pass over the chunk's events in lead order, one aggregate column per rule
+    (SUM ... FILTER), so no hash table of lead x rule; Python gets one row per lead and keeps fit
+    rules and moves (tests/scoring/test_preview_exact.py compares the result with score_lead()).
+    """
+    leads_table, events_table = Lead._meta.db_table, EngagementEvent._meta.db_table
+    high_intent, product_types = sorted(ruleset.high_intent_event_types), sorted(ruleset.pql_event_types)
+    sums, sums_params = _rule_sums_sql(ruleset, now)
+    sums = [f"{column} AS s{position}" for position, column in enumerate(sums)]
+    capped, rounded, product = [], [], []
+    for position, rule in enumerate(ruleset.engagement_rules):
+        if rule.cap is not None:
+            cap = float(rule.cap)
+            capped.append(
+                f"CASE WHEN abs(s{position}) > {cap!r}::float8 THEN CASE WHEN s{position} < 0 "
+                f"THEN {-cap!r}::float8 ELSE {cap!r}::float8 END ELSE s{position} END AS c{position}"
+            )
+        else:
+            capped.append(f"s{position} AS c{position}")
+        rounded.append(
+            f"COALESCE((CASE WHEN c{position} >= 0 THEN floor(c{position} + 0.5) "
+            f"ELSE -floor(-c{position} + 0.5) END)::bigint, 0) AS r{position}"
+        )
+        if rule.event_type in ruleset.pql_event_types:
+            product.append(f"r{position}")
+    engagement_sum = " + ".join(f"r{position}" for position in range(len(sums))) or "0"
+    product_sum = " + ".join(product) or "0"
+    sql = (
+        "WITH chunk AS MATERIALIZED (SELECT id, email, job_title, company_size, industry, country, stage, "
+        f"owner_id, score, stage_changed_at FROM {leads_table} WHERE id > %s ORDER BY id LIMIT %s), "
+        f"sums AS (SELECT e.lead_id, {''.join(part + ', ' for part in sums)}"
+        "max(e.received_at) FILTER (WHERE e.event_type = ANY(%s)) AS high_intent_at, "
+        "max(e.received_at) FILTER (WHERE e.event_type = ANY(%s)) AS product_at "
+        f"FROM {events_table} e WHERE e.lead_id > %s AND e.lead_id <= (SELECT max(id) FROM chunk) "
+        "AND e.event_type = ANY(%s) GROUP BY e.lead_id), "
+        f"capped AS (SELECT lead_id, {''.join(part + ', ' for part in capped)}high_intent_at, product_at FROM sums), "
+        f"points AS (SELECT lead_id, {''.join(part + ', ' for part in rounded)}high_intent_at, product_at FROM capped) "
+        "SELECT c.id, c.email, c.job_title, c.company_size, c.industry, c.country, c.stage, c.owner_id IS NOT NULL, "
+        f"c.score, COALESCE({engagement_sum}, 0)::int, COALESCE({product_sum}, 0)::int, "
+        "COALESCE(p.high_intent_at > c.stage_changed_at, false), COALESCE(p.product_at > c.stage_changed_at, false) "
+        "FROM chunk c LEFT JOIN points p ON p.lead_id = c.id ORDER BY c.id"
+    )
+    relevant = sorted(ruleset.relevant_event_types())
+    params = [after_id, limit, *sums_params, high_intent, product_types, after_id, relevant]
+    with raw_cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def lead_score_explain(*, lead_id: int) -> dict:
