@@ -91,7 +91,7 @@ def person_export(*, lead_id: int) -> dict:
 
 def person_erase(*, lead_id: int, actor=None, actor_label: str = "", reason: str = "") -> Erasure:
     """Delete a person's data and record the erasure without it, in one transaction."""
-    suppress = bool(getattr(settings, "PRIVACY_SUPPRESS_ERASED", True))
+    suppress = suppression_is_on()
     with transaction.atomic():
         lead = Lead.objects.select_for_update().get(pk=lead_id)
         hashed = email_hash(lead.email)
@@ -125,3 +125,39 @@ def suppression_lift(*, email: str) -> bool:
     """The person asks to be known again (e.g. signs up anew by hand): remove the address."""
     deleted, _ = SuppressedEmail.objects.filter(email_hash=email_hash(email)).delete()
     return bool(deleted)
+
+
+# --- Reads for the privacy pages ----------------------------------------------------------------
+
+# What person_erase deletes, in the words the confirmation uses (key of Erasure.counts -> label).
+ERASED_KINDS = {
+    "submissions": ("form submission", "form submissions (with their raw payloads)"),
+    "events": ("engagement event", "engagement events (visits, email opens, consent and unsubscribe events)"),
+    "stage_changes": ("stage change", "stage changes"),
+    "handoffs": ("handoff", "handoffs"),
+    "notes": ("note", "notes"),
+    "upgrade_flags": ("upgrade flag", "upgrade flags"),
+    "webhook_deliveries": ("webhook delivery", "webhook deliveries that carried the lead"),
+}
+
+
+def person_data_counts(*, lead_id: int) -> dict[str, int]:
+    """How many rows of each kind person_erase would delete with the lead (ERASED_KINDS order)."""
+    return {
+        "submissions": Submission.objects.filter(lead_id=lead_id).count(),
+        "events": EngagementEvent.objects.filter(lead_id=lead_id).count(),
+        "stage_changes": StageChange.objects.filter(lead_id=lead_id).count(),
+        "handoffs": Handoff.objects.filter(lead_id=lead_id).count(),
+        "notes": Note.objects.filter(lead_id=lead_id).count(),
+        "upgrade_flags": UpgradeFlag.objects.filter(lead_id=lead_id).count(),
+        "webhook_deliveries": WebhookDelivery.objects.filter(payload__lead__id=lead_id).count(),
+    }
+
+
+def suppression_is_on() -> bool:
+    return bool(getattr(settings, "PRIVACY_SUPPRESS_ERASED", True))
+
+
+def erasures_of_email(email: str):
+    """The erasure records of an address (found by its keyed hash: the address itself is not kept)."""
+    return Erasure.objects.filter(email_hash=email_hash(email)).select_related("erased_by").order_by("-created_at")
