@@ -11,7 +11,7 @@ def test_marketer_merges_a_duplicate_field_by_field(page, live_server, demo_data
     )
     dupe = LeadFactory(
         email="countess@engines.example", first_name="Ada", last_name="Lovelace", company="Analytical Engines",
-        phone="+44 20 7946 0000", job_title="Countess",
+        phone="+44 20 7946 0000", job_title="Countess", unsubscribed=True,
     )  # fmt: skip
     EngagementEventFactory(lead=dupe, event_type="pricing_page_view")
     lead_transition(lead_id=dupe.pk, to_stage="sql", actor_label="marketing", reason="contact sales")
@@ -21,10 +21,14 @@ def test_marketer_merges_a_duplicate_field_by_field(page, live_server, demo_data
     page.wait_for_url(f"{live_server.url}/marketing/duplicates/")
     table = page.locator("[data-testid=duplicates-table]")
     assert "Same name and email domain" in table.inner_text()
+    # The unsubscribed one is flagged on its side of the pair, and on the compare page.
+    assert table.locator("td", has_text="countess@engines.example").get_by_text("Unsubscribed").is_visible()
+    assert table.locator("td", has_text="ada@engines.example").get_by_text("Unsubscribed").count() == 0
     shot(page, "1-duplicates")
     row = table.locator("tr", has_text="countess@engines.example")
     row.get_by_role("link", name="Compare and merge").click()
     page.wait_for_url(f"{live_server.url}/marketing/duplicates/*/*/")
+    assert page.locator("label", has_text=f"#{dupe.pk} ").get_by_text("Unsubscribed").is_visible()
     page.locator(f"input[name=survivor][value='{keep.pk}']").check()
     page.locator(f"tr[data-field=company] input[value='{dupe.pk}']").check()
     # Empty on the lead that stays: the other's value is preselected.
@@ -38,6 +42,7 @@ def test_marketer_merges_a_duplicate_field_by_field(page, live_server, demo_data
     lead = Lead.objects.get(pk=keep.pk)
     assert not Lead.objects.filter(pk=dupe.pk).exists()
     assert (lead.company, lead.phone, lead.email) == ("Analytical Engines", "+44 20 7946 0000", "ada@engines.example")
+    assert lead.unsubscribed  # an unsubscribe is kept by the merge
     # The lead that stays is not in a sales stage: the moved handoff is cancelled, not left in the queue.
     assert list(Handoff.objects.filter(lead=lead).values_list("status", flat=True)) == ["cancelled"]
     assert EngagementEvent.objects.filter(lead=lead, event_type="lead_merged").exists()
