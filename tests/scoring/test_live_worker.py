@@ -133,9 +133,11 @@ def test_a_burst_for_one_lead_costs_a_few_recomputes_not_one_per_event(live_cele
     ]
     print(f"1,000 events in {burst_seconds:.1f}s -> {len(recomputes)} drains, {sum(recomputes)} recomputes")
     # Coalesced: about one recompute per window (plus a drain's closing pass, and with two worker
-    # processes an overlapping drain), never one per event. A bound on the count, not on timing:
-    # under CI load the windows stretch and the count only goes down.
-    assert sum(recomputes) <= 100
+    # processes an overlapping drain), never one per event. The number of windows is the burst's
+    # length over COALESCE_SECONDS: 100 for a burst of up to ~13 s, more when a loaded machine
+    # stretches the burst (28 s under a load of 9 gave 161), never half the events.
+    windows = burst_seconds / services.COALESCE_SECONDS
+    assert sum(recomputes) <= min(500, max(100, 1.5 * windows))
 
 
 def test_a_worker_killed_mid_burst_loses_nothing(live_celery_worker):
