@@ -33,6 +33,10 @@ class ErasureSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class ErasureOutSerializer(serializers.Serializer):
+    erasure = ErasureSerializer()
+
+
 class PersonExportView(ApiView):
     access = {"GET": (READ, (Role.ADMIN,), True)}
     serializer_class = None
@@ -66,7 +70,7 @@ class PersonEraseView(ApiView):
             "Admins only."
         ),
         request=ErasureInSerializer,
-        responses={200: ErasureSerializer, 404: docs.E404, **docs.WRITE_ERRORS},
+        responses={200: ErasureOutSerializer, 404: docs.E404, **docs.WRITE_ERRORS},
         tags=["privacy"],
     )
     def post(self, request, pk: int):
@@ -249,6 +253,10 @@ class SuggestionSerializer(serializers.Serializer):
     reason = serializers.CharField()
 
 
+class SuggestionPageSerializer(serializers.Serializer):
+    results = SuggestionSerializer(many=True)
+
+
 class MergeInSerializer(serializers.Serializer):
     other_id = serializers.IntegerField(help_text="The lead merged into this one (and then deleted).")
     take_from_other = serializers.ListField(
@@ -269,7 +277,7 @@ class DuplicateListView(ApiView):
         summary="Likely duplicates",
         description="Pairs of leads that are probably one person: the same phone, the same name and email "
         "domain, or nearly the same name at one company.",
-        responses={200: SuggestionSerializer(many=True), **docs.READ_ERRORS},
+        responses={200: SuggestionPageSerializer, **docs.READ_ERRORS},
         tags=["leads"],
     )
     def get(self, request):

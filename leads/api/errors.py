@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -96,6 +97,18 @@ def _validation_message(errors: dict[str, list[str]]) -> str:
     return "Some fields are invalid: " + ", ".join(sorted(errors)) + "."
 
 
+# The largest id a row can have (a signed 64-bit integer). A larger number in a URL names nothing,
+# and handing it to the database fails (SQLite: OverflowError; PostgreSQL: out of range), so it is
+# answered as the 404 it is before any query.
+MAX_ROW_ID = 2**63 - 1
+
+
+def check_url_ids(url_kwargs: dict) -> None:
+    """404 for an id in the URL that no row can have."""
+    if any(isinstance(value, int) and not 0 <= value <= MAX_ROW_ID for value in url_kwargs.values()):
+        raise exceptions.NotFound("Not found.")
+
+
 # SQLSTATEs that mean "the database cannot serve now", not "this statement is wrong":
 # connection exceptions (08), shutdown and recovery (57P0x), too many connections (53300).
 UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
@@ -158,6 +171,8 @@ def api_exception_handler(exc, context):
     return response
 
 
+@csrf_exempt  # otherwise a POST to an unknown URL gets the CSRF failure page (an HTML 403), not this 404
 def not_found_view(request, *args, **kwargs):
-    """An unknown URL under /api/ answers in the API's error shape, not the site's HTML 404."""
+    """An unknown URL under /api/ (or a known one with an id that is not a number) answers in the
+    API's error shape, not the site's HTML 404."""
     return JsonResponse(error_body("not_found", "No such API endpoint."), status=404)

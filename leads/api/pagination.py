@@ -55,7 +55,7 @@ class KeysetPagination:
         raw = request.query_params.get(self.limit_param)
         if raw is None:
             return DEFAULT_LIMIT
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
             raise serializers.ValidationError({self.limit_param: [f"An integer from 1 to {MAX_LIMIT}."]})
         return int(raw)
 

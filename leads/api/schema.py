@@ -1,6 +1,7 @@
 """OpenAPI pieces shared by the views: the Bearer scheme, error responses, the Idempotency-Key header."""
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from django.core.validators import RegexValidator
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 
 from .serializers import ErrorSerializer
@@ -21,11 +22,37 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
         }
 
 
+# Printable ASCII, not starting or ending with a space (HTTP strips those from a header value).
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$"
+
+
+class NonBlankCharFieldSchema(OpenApiSerializerFieldExtension):
+    """A CharField without allow_blank refuses "" and (trimmed) "   ": say so in the request schema.
+
+    drf-spectacular leaves both out, so a client reading the schema would think an empty reason is
+    fine; the API answers 400.
+    """
+
+    target_class = "rest_framework.fields.CharField"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        field = self.target
+        if direction == "request" and not field.allow_blank and schema.get("type") == "string":
+            schema["minLength"] = max(schema.get("minLength", 0), 1)
+            has_pattern = any(isinstance(validator, RegexValidator) for validator in field.validators)
+            if field.trim_whitespace and not has_pattern and "format" not in schema and "enum" not in schema:
+                schema["pattern"] = r"\S"  # at least one character that is not a space
+        return schema
+
+
 IDEMPOTENCY_KEY = OpenApiParameter(
     name="Idempotency-Key",
     location=OpenApiParameter.HEADER,
     required=False,
-    type=str,
+    # The constraints ApiView.idempotency() enforces, so that a client (or a fuzzer) knows them.
+    type={"type": "string", "minLength": 1, "maxLength": 255, "pattern": IDEMPOTENCY_KEY_PATTERN},
     description=(
         "Makes a retry safe: the same key with the same body returns the first answer (with the header "
         "`Idempotent-Replayed: true`) and stores nothing new; the same key with another body is a 409. "
@@ -90,12 +117,26 @@ COMMON_ERRORS = {
 }
 
 
+# What the runtime validators refuse beyond the serializer fields: unknown fields (validate_event,
+# LeadPatchSerializer.validate), an event that names no lead, a PATCH that changes nothing.
+REQUEST_SCHEMA_RULES = {
+    "EventIn": {"additionalProperties": False, "anyOf": [{"required": ["lead_id"]}, {"required": ["email"]}]},
+    "PatchedLeadPatch": {"additionalProperties": False, "minProperties": 1},
+}
+
+
 def add_common_error_responses(result, generator, request, public):
     """Postprocessing hook: every /api/v1/ operation documents the errors any of them can answer.
 
     Authentication, permissions, the rate limit and a database outage apply to every endpoint
-    alike, so they are added here once instead of in each view's extend_schema.
+    alike, so they are added here once instead of in each view's extend_schema; so are the 404 of
+    a path with an id and the 400 of an operation that takes input. It also writes down the
+    request rules of REQUEST_SCHEMA_RULES, which no serializer field can express.
     """
+    schemas = result.get("components", {}).get("schemas", {})
+    for name, rules in REQUEST_SCHEMA_RULES.items():
+        if name in schemas:
+            schemas[name].update(rules)
     error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     for path, item in result.get("paths", {}).items():
         if not path.startswith("/api/v1/"):
@@ -105,4 +146,16 @@ def add_common_error_responses(result, generator, request, public):
                 continue
             for code, description in COMMON_ERRORS.items():
                 operation["responses"].setdefault(code, {"description": description, "content": error_ref})
+            takes_input = "requestBody" in operation or any(
+                parameter.get("in") in ("query", "header") for parameter in operation.get("parameters", [])
+            )
+            if takes_input:
+                operation["responses"].setdefault(
+                    "400", {"description": "Invalid input: the errors name the fields.", "content": error_ref}
+                )
+            if "{" in path:
+                # An id that names nothing, or is not a number at all, is a 404 on every such path.
+                operation["responses"].setdefault(
+                    "404", {"description": "No such object, or an id that is not a number.", "content": error_ref}
+                )
     return result

@@ -21,10 +21,20 @@ from ..stages import STAGE_CHOICES
 MAX_BATCH = 1000
 MAX_PROPERTIES_BYTES = 16_384
 # Custom event types (for scoring rules) are lower-case words joined by underscores.
-EVENT_TYPE_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
+EVENT_TYPE_REGEX = r"[a-z][a-z0-9_]{0,63}"
+EVENT_TYPE_PATTERN = re.compile(EVENT_TYPE_REGEX)
 # How far in the future a clock may be wrong before an event time is refused.
 FUTURE_TOLERANCE = timedelta(days=1)
+# RFC 3339 (what OpenAPI's date-time means) allows a leap second, which Python's datetime cannot hold.
+LEAP_SECOND = re.compile(r"(?<=[T ]\d\d:\d\d):60")
+EARLIEST_YEAR = 1970
+DATETIME_MESSAGE = f"An ISO 8601 date and time from {EARLIEST_YEAR} on is required, e.g. 2026-01-31T12:00:00Z."
 
+
+# An ISO 3166-1 alpha-2 code, in either case: two ASCII letters ("ÉÉ" passes str.isalpha()).
+COUNTRY_PATTERN = re.compile(r"[A-Za-z]{2}")
+COUNTRY_REGEX = r"^(?:[A-Za-z]{2})?\Z"
+COUNTRY_MESSAGE = "Use a two-letter ISO 3166-1 code."
 
 # The everyday address, checked by one regular expression; anything else goes through Django's
 # full validator (a batch of 1,000 events would otherwise spend a third of its time there).
@@ -70,8 +80,13 @@ class SubmissionInSerializer(serializers.Serializer):
     company_domain = serializers.CharField(max_length=200, required=False, allow_blank=True)
     job_title = serializers.CharField(max_length=200, required=False, allow_blank=True)
     phone = serializers.CharField(max_length=50, required=False, allow_blank=True)
-    country = serializers.CharField(
-        max_length=2, min_length=2, required=False, allow_blank=True, help_text="ISO 3166-1 alpha-2."
+    country = serializers.RegexField(
+        COUNTRY_REGEX,
+        max_length=2,
+        required=False,
+        allow_blank=True,
+        error_messages={"invalid": COUNTRY_MESSAGE},
+        help_text="ISO 3166-1 alpha-2.",
     )
     industry = serializers.CharField(max_length=100, required=False, allow_blank=True)
     company_size = serializers.IntegerField(min_value=0, max_value=10_000_000, required=False, allow_null=True)
@@ -99,11 +114,11 @@ class SubmissionInSerializer(serializers.Serializer):
         return clean_email(value)
 
     def validate_country(self, value: str) -> str:
-        if value and not value.isalpha():
-            raise serializers.ValidationError("Use a two-letter ISO 3166-1 code.")
         return value.upper()
 
     def validate_submitted_at(self, value: datetime) -> datetime:
+        if _before_earliest_year(value):
+            raise serializers.ValidationError(DATETIME_MESSAGE)
         if value > timezone.now() + FUTURE_TOLERANCE:
             raise serializers.ValidationError("This time is in the future.")
         return value
@@ -167,15 +182,15 @@ def validate_submission(raw) -> tuple[dict | None, dict]:
 
     country = raw.get("country")
     if country is not None and country != "":
-        if not isinstance(country, str) or len(country.strip()) != 2 or not country.strip().isalpha():
-            errors["country"] = ["Use a two-letter ISO 3166-1 code."]
+        if not isinstance(country, str) or not COUNTRY_PATTERN.fullmatch(country.strip()):
+            errors["country"] = [COUNTRY_MESSAGE]
         else:
             data["country"] = country.strip().upper()
     else:
         data["country"] = ""
 
     size = raw.get("company_size")
-    if isinstance(size, str) and size.strip().isdigit():
+    if isinstance(size, str) and size.strip().isascii() and size.strip().isdigit():
         size = int(size.strip())
     if size is None or size == "":
         data["company_size"] = None
@@ -213,7 +228,7 @@ def validate_submission(raw) -> tuple[dict | None, dict]:
             if data["submitted_at"] > timezone.now() + FUTURE_TOLERANCE:
                 errors["submitted_at"] = ["This time is in the future."]
         except (ValueError, TypeError, OverflowError):
-            errors["submitted_at"] = ["An ISO 8601 date and time is required, e.g. 2026-01-31T12:00:00Z."]
+            errors["submitted_at"] = [DATETIME_MESSAGE]
 
     extra = raw.get("fields", {})
     if not isinstance(extra, dict):
@@ -237,26 +252,39 @@ class SubmissionOutSerializer(serializers.Serializer):
 
 
 class EventInSerializer(serializers.Serializer):
-    """Documentation of one event (validated at runtime by validate_event)."""
+    """Documentation of one event (validated at runtime by validate_event, which refuses unknown fields)."""
 
-    lead_id = serializers.IntegerField(required=False, help_text="The lead, by id. Either this or email.")
-    email = serializers.EmailField(required=False, help_text="The lead, by email; an unknown email creates it.")
-    event_type = serializers.CharField(
-        max_length=64,
-        help_text="One of " + ", ".join(EventType.values) + "; or a custom type matching ^[a-z][a-z0-9_]{0,63}$.",
+    lead_id = serializers.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, help_text="The lead, by id. Either this or email."
     )
-    occurred_at = serializers.DateTimeField(required=False, help_text="ISO 8601; default: now.")
+    email = serializers.EmailField(
+        required=False, max_length=254, help_text="The lead, by email; an unknown email creates it."
+    )
+    event_type = serializers.RegexField(
+        rf"^{EVENT_TYPE_REGEX}\Z",  # \Z: Python's $ would allow a trailing newline
+        max_length=64,
+        help_text="One of " + ", ".join(EventType.values) + f"; or a custom type matching ^{EVENT_TYPE_REGEX}$.",
+    )
+    occurred_at = serializers.DateTimeField(
+        required=False, help_text="ISO 8601; default: now. From 1970 to at most a day ahead of the server's clock."
+    )
     properties = serializers.DictField(required=False, help_text="Free-form JSON object, at most 16 KB.")
     external_id = serializers.CharField(
-        max_length=200, required=False, help_text="Makes the event idempotent per source: a resend is a duplicate."
+        min_length=1,
+        max_length=200,
+        required=False,
+        help_text="Makes the event idempotent per source: a resend is a duplicate.",
     )
     source = serializers.CharField(
-        max_length=100, required=False, help_text="The sending system; default: the API key's name."
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        help_text="The sending system; default (also when empty): the API key's name.",
     )
 
 
 class EventBatchInSerializer(serializers.Serializer):
-    events = EventInSerializer(many=True, help_text=f"1 to {MAX_BATCH} events.")
+    events = EventInSerializer(many=True, min_length=1, max_length=MAX_BATCH, help_text=f"1 to {MAX_BATCH} events.")
 
 
 class EventOutcomeSerializer(serializers.Serializer):
@@ -277,12 +305,20 @@ EVENT_FIELDS = frozenset(EventInSerializer().fields)
 
 
 def _parse_datetime(value) -> datetime:
-    if not isinstance(value, str) or not 10 <= len(value) <= 40:
+    """ISO 8601 / RFC 3339: also a lower-case t or z and a leap second (read as :59); naive means UTC."""
+    if not isinstance(value, str) or not 10 <= len(value) <= 40 or not value.isascii():
         raise ValueError
-    parsed = datetime.fromisoformat(value)
+    parsed = datetime.fromisoformat(LEAP_SECOND.sub(":59", value.upper()))
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
+    if _before_earliest_year(parsed):
+        raise ValueError
     return parsed
+
+
+def _before_earliest_year(value: datetime) -> bool:
+    # The year in UTC: 1970-01-01T00:30+01:00 is still 1969. Year 1 with an offset cannot be moved.
+    return value.year <= EARLIEST_YEAR and (value.year < EARLIEST_YEAR or value.astimezone(UTC).year < EARLIEST_YEAR)
 
 
 def validate_event(raw, *, default_source: str, now: datetime) -> tuple[EventInput | None, dict]:
@@ -324,10 +360,8 @@ def validate_event(raw, *, default_source: str, now: datetime) -> tuple[EventInp
             occurred_at = _parse_datetime(occurred_at)
             if occurred_at > now + FUTURE_TOLERANCE:
                 errors["occurred_at"] = ["This time is in the future."]
-            elif occurred_at.year < 1970:
-                errors["occurred_at"] = ["This time is too far in the past."]
         except (ValueError, TypeError, OverflowError):
-            errors["occurred_at"] = ["An ISO 8601 date and time is required, e.g. 2026-01-31T12:00:00Z."]
+            errors["occurred_at"] = [DATETIME_MESSAGE]
 
     properties = raw.get("properties")
     if properties is None:
@@ -393,6 +427,7 @@ class LeadListSerializer(serializers.ModelSerializer):
             "country",
             "industry",
             "source",
+            "unsubscribed",
             "stage",
             "score",
             "score_stale",
@@ -510,7 +545,9 @@ class LeadPatchSerializer(serializers.Serializer):
     company_domain = serializers.CharField(max_length=200, required=False, allow_blank=True)
     job_title = serializers.CharField(max_length=200, required=False, allow_blank=True)
     phone = serializers.CharField(max_length=50, required=False, allow_blank=True)
-    country = serializers.CharField(max_length=2, required=False, allow_blank=True)
+    country = serializers.RegexField(
+        COUNTRY_REGEX, max_length=2, required=False, allow_blank=True, error_messages={"invalid": COUNTRY_MESSAGE}
+    )
     industry = serializers.CharField(max_length=100, required=False, allow_blank=True)
     company_size = serializers.IntegerField(min_value=0, max_value=10_000_000, required=False, allow_null=True)
     source = serializers.CharField(max_length=100, required=False, allow_blank=True)
@@ -522,8 +559,6 @@ class LeadPatchSerializer(serializers.Serializer):
     unsubscribed = serializers.BooleanField(required=False)
 
     def validate_country(self, value: str) -> str:
-        if value and (len(value) != 2 or not value.isalpha()):
-            raise serializers.ValidationError("Use a two-letter ISO 3166-1 code.")
         return value.upper()
 
     def validate(self, attrs):

@@ -17,6 +17,8 @@ urlpatterns = [
     path("sales/queue/", handoff_views.SalesQueueView.as_view(), name="api-sales-queue"),
     path("sales/my-leads/", handoff_views.MyLeadsView.as_view(), name="api-sales-my-leads"),
     path("handoffs/<int:pk>/accept/", handoff_views.HandoffAcceptView.as_view(), name="api-handoff-accept"),
+    path("handoffs/<int:pk>/pass/", handoff_views.HandoffPassView.as_view(), name="api-handoff-pass"),
+    path("leads/<int:pk>/notes/", handoff_views.LeadNoteView.as_view(), name="api-lead-notes"),
     path("leads/<int:pk>/reject/", handoff_views.LeadRejectView.as_view(), name="api-lead-reject"),
     path("leads/<int:pk>/close/", handoff_views.LeadCloseView.as_view(), name="api-lead-close"),
     path("leads/<int:pk>/next-step/", handoff_views.LeadNextStepView.as_view(), name="api-lead-next-step"),
@@ -37,5 +39,6 @@ urlpatterns = [
     path("imports/<int:pk>/start/", data_views.ImportStartView.as_view(), name="api-import-start"),
     path("imports/<int:pk>/errors/", data_views.ImportErrorsView.as_view(), name="api-import-errors"),
     # Anything else under /api/v1/ (except the apps mounted after us, e.g. scoring/) is a JSON 404.
-    re_path(r"^(?!scoring/).*$", not_found_view),
+    # [\s\S], not ".": a path with an encoded newline in it is still one of these.
+    re_path(r"^(?!scoring/)[\s\S]*$", not_found_view),
 ]

@@ -7,7 +7,13 @@ claims); their domain errors become HTTP in leads.api.errors.
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
@@ -21,9 +27,9 @@ from ..selectors import pipeline_counts
 from ..services import lead_claim, lead_release, lead_transition
 from . import schema as docs
 from .auth import actor_for, request_api_key
-from .errors import IdempotencyConflict
+from .errors import IdempotencyConflict, check_url_ids
 from .filters import LeadFilter
-from .pagination import KeysetPagination, Ordering
+from .pagination import MAX_LIMIT, KeysetPagination, Ordering
 from .parsers import LimitedJSONParser
 from .permissions import (
     EVERY_ROLE,
@@ -70,6 +76,10 @@ class ApiView(GenericAPIView):
     parser_classes = [LimitedJSONParser]
     # {HTTP method: (scope a key needs, roles a person needs, people only)}
     access: dict = {}
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authentication and permissions first: 401/403 win
+        check_url_ids(kwargs)
 
     def idempotency(self, request) -> ingest.Idempotency | None:
         key = request.headers.get("Idempotency-Key")
@@ -221,7 +231,12 @@ class EventCreateView(ApiView):
             "Needs the `submit` scope. Accepts an `Idempotency-Key`."
         ),
         parameters=[docs.IDEMPOTENCY_KEY],
-        request=EventBatchInSerializer,
+        request=PolymorphicProxySerializer(
+            component_name="EventRequest",
+            serializers=[EventInSerializer(), EventBatchInSerializer(), EventInSerializer(many=True)],
+            resource_type_field_name=None,
+            many=False,
+        ),
         responses={
             200: OpenApiResponse(
                 EventBatchOutSerializer, description="A batch, judged per item; or a single duplicate event."
@@ -362,7 +377,11 @@ event_pagination = KeysetPagination(
 
 CURSOR_PARAMETERS = [
     OpenApiParameter("cursor", str, description="The `next_cursor` of the previous page."),
-    OpenApiParameter("limit", int, description="Rows per page, 1 to 200 (default 50)."),
+    OpenApiParameter(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+        description=f"Rows per page, 1 to {MAX_LIMIT} (default 50).",
+    ),
 ]
 
 
@@ -577,7 +596,7 @@ class LeadReleaseView(ApiView):
         tags=["leads"],
     )
     def post(self, request, pk: int):
-        serializer = ReleaseInSerializer(data=request.data or {})
+        serializer = ReleaseInSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         lead = self.lead_or_404(pk)
         check_can_release(request, lead)

@@ -1,4 +1,6 @@
-from django.urls import path
+from django.urls import path, re_path
+
+from leads.api.errors import not_found_view
 
 from . import views
 
@@ -29,4 +31,6 @@ urlpatterns = [
     path("rescore-jobs/", views.RescoreJobListView.as_view(), name="rescore-job-list"),
     path("rescore-jobs/<int:job_id>/", views.RescoreJobDetailView.as_view(), name="rescore-job-detail"),
     path("leads/<int:lead_id>/score/", views.LeadScoreView.as_view(), name="lead-score"),
+    # Anything else under /api/v1/scoring/ (an id that is not a number included) is a JSON 404.
+    re_path(r"^[\s\S]*$", not_found_view),
 ]

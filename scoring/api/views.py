@@ -11,8 +11,10 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from leads.api.auth import request_api_key
+from leads.api.errors import check_url_ids
 from leads.api.serializers import ErrorSerializer
-from leads.models import Lead
+from leads.models import ApiKey, Lead
 from leads.roles import Role, has_role
 
 from .. import preview, selectors, services
@@ -37,11 +39,29 @@ class IsMarketingOrAdmin(permissions.BasePermission):
     def has_permission(self, request, view) -> bool:
         user = request.user
         # People only: an integration's API key is not a marketer.
-        return isinstance(user, get_user_model()) and user.is_authenticated and has_role(user, Role.MARKETING)
+        if not (isinstance(user, get_user_model()) and user.is_authenticated and has_role(user, Role.MARKETING)):
+            return False
+        # A personal token is also bound by its scopes: read to look, write to change.
+        api_key = request_api_key(request)
+        scope = ApiKey.Scope.READ if request.method in permissions.SAFE_METHODS else ApiKey.Scope.WRITE
+        if api_key is not None and scope not in api_key.scopes:
+            self.message = f"This API key lacks the `{scope}` scope."
+            return False
+        return True
 
 
 class ScoringView(APIView):
     permission_classes = [IsMarketingOrAdmin]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        check_url_ids(kwargs)
+
+
+INVALID = OpenApiResponse(ErrorSerializer, description="Invalid input: the errors name the fields.")
+NOT_DRAFT = OpenApiResponse(
+    ErrorSerializer, description="Not the draft: published and archived versions cannot change."
+)
 
 
 def _ruleset(ruleset_id: int) -> RuleSet:
@@ -99,7 +119,7 @@ class RuleSetDetailView(ScoringView):
             "high-intent event types. A published or archived version answers 409."
         ),
         request=RuleSetUpdateSerializer,
-        responses=RuleSetSerializer,
+        responses={200: RuleSetSerializer, 400: INVALID, 409: NOT_DRAFT},
     )
     def patch(self, request, ruleset_id: int):
         serializer = RuleSetUpdateSerializer(data=request.data, partial=True)
@@ -114,7 +134,7 @@ class RuleSetDetailView(ScoringView):
             "Deletes the draft and its rules; the published version is untouched. A published or archived version"
             " answers 409."
         ),
-        responses={204: None},
+        responses={204: None, 409: NOT_DRAFT},
     )
     def delete(self, request, ruleset_id: int):
         services.ruleset_discard_draft(ruleset=_ruleset(ruleset_id))
@@ -163,6 +183,16 @@ class _RuleDetailView(ScoringView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+def _own(method):
+    """A copy of a shared view method: extend_schema annotates the function object, so the engagement
+    and fit rule views must not share one (the last annotation would document both)."""
+
+    def view_method(self, *args, **kwargs):
+        return method(self, *args, **kwargs)
+
+    return view_method
+
+
 def _rule_views(kind: str, model, serializer, create, update, delete):
     """The list and detail views of one kind of rule, documented under its own name."""
     label = kind.replace("-", " ")
@@ -181,14 +211,14 @@ def _rule_views(kind: str, model, serializer, create, update, delete):
         summary=f"List the {label}",
         description=f"The {label} of a rule set, in their order. Any version can be read; only the draft changes.",
         responses=serializer(many=True),
-    )(list_view.get)
+    )(_own(list_view.get))
     list_view.post = extend_schema(
         tags=TAG,
         summary=f"Add one of the draft's {label}",
         description=f"Adds to the draft's {label}; validated by kind. A published or archived version answers 409.",
         request=serializer,
-        responses={201: serializer},
-    )(list_view.post)
+        responses={201: serializer, 400: INVALID, 409: NOT_DRAFT},
+    )(_own(list_view.post))
     detail_view = type(
         f"{model.__name__}DetailView",
         (_RuleDetailView,),
@@ -204,20 +234,20 @@ def _rule_views(kind: str, model, serializer, create, update, delete):
         summary=f"One of the {label}",
         description=f"One of a rule set's {label}, with its condition and points.",
         responses=serializer,
-    )(detail_view.get)
+    )(_own(detail_view.get))
     detail_view.patch = extend_schema(
         tags=TAG,
         summary=f"Change one of the draft's {label}",
         description=f"Partial update of one of the draft's {label}. A published or archived version answers 409.",
         request=serializer,
-        responses=serializer,
-    )(detail_view.patch)
+        responses={200: serializer, 400: INVALID, 409: NOT_DRAFT},
+    )(_own(detail_view.patch))
     detail_view.delete = extend_schema(
         tags=TAG,
         summary=f"Remove one of the draft's {label}",
         description=f"Deletes one of the draft's {label}. A published or archived version answers 409.",
-        responses={204: None},
-    )(detail_view.delete)
+        responses={204: None, 409: NOT_DRAFT},
+    )(_own(detail_view.delete))
     return list_view, detail_view
 
 
