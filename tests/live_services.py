@@ -11,13 +11,18 @@ is switched to that broker and out of eager mode while the fixture is active.
     live_celery_worker.kill()                      # SIGKILL the whole process group
     live_celery_worker.start()                     # and start it again
     live_celery_beat                               # beat too, with SCORING_SWEEP_SECONDS=1
+
+Fault tests (tests/faults/) stop Redis and restart PostgreSQL, so they never use the shared servers:
+PrivatePostgres and PrivateRedis start throwaway servers on free ports, in a temporary directory.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +36,18 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 60
+CELERY = ("-m", "celery", "-A", "leadcrm")
+
+
+def wait_until(condition, timeout: float, process: LiveProcess | None = None, message: str = "") -> None:
+    """Poll condition() until it is true; on timeout fail with the message and the process's log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    tail = f"\n--- {process.name} log ---\n{process.log_tail()}" if process else ""
+    raise AssertionError(f"timed out after {timeout}s: {message}{tail}")
 
 
 def worker_broker_url() -> str:
@@ -53,9 +70,12 @@ def worker_database_url() -> str:
 
 
 class LiveProcess:
-    """A celery subprocess in its own process group, its output in a log file."""
+    """A Python subprocess (celery by default) in its own process group, its output in a log file."""
 
-    def __init__(self, args: list[str], env: dict[str, str], ready_marker: str, name: str):
+    def __init__(
+        self, args: list[str], env: dict[str, str], ready_marker: str, name: str, program: tuple[str, ...] = CELERY
+    ):
+        self.program = program
         self.args = args
         self.env = env
         self.ready_marker = ready_marker
@@ -69,7 +89,7 @@ class LiveProcess:
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "leadcrm", *self.args],
+            [sys.executable, *self.program, *self.args],
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -209,3 +229,143 @@ def live_celery_beat(live_celery_worker):
         yield beat
     finally:
         beat.stop()
+
+
+# --- Private servers for fault tests ----------------------------------------------------------
+# A fault test stops Redis and restarts PostgreSQL: on the shared servers that would break every
+# colleague's test run and the dev server. These start servers of their own, on free ports, with
+# their data in a temporary directory, and remove it all afterwards.
+
+PG_BIN = Path(os.environ.get("LEADCRM_PG_BIN", "/usr/lib/postgresql/15/bin"))
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+def private_servers_missing() -> str | None:
+    for program in (PG_BIN / "initdb", PG_BIN / "pg_ctl", Path(REDIS_SERVER)):
+        if not os.access(program, os.X_OK):
+            return f"{program} is missing (PostgreSQL 15 server binaries and redis-server; LEADCRM_PG_BIN)"
+    if os.geteuid() == 0 and not shutil.which("runuser"):
+        return "initdb refuses to run as root and runuser is missing"
+    return None
+
+
+def free_port(start: int) -> int:
+    """The first port from `start` on that nothing listens on and we can bind."""
+    for port in range(start, start + 200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) != 0:
+                return port
+    raise RuntimeError(f"no free port from {start}")
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of its own (initdb in a temporary directory), trust auth on 127.0.0.1.
+
+    initdb and the server refuse to run as root: as root they run as the postgres OS user.
+    Durability is off (fsync, synchronous_commit): these tests restart the server cleanly, and the
+    data is thrown away afterwards.
+    """
+
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port(5433)
+        self.directory = Path(tempfile.mkdtemp(prefix="leadcrm-faults-pg-"))
+        self.data = self.directory / "data"
+        self.log_path = self.directory / "postgresql.log"
+        self._as_owner: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, "postgres", "postgres")
+            self._as_owner = ["runuser", "-u", "postgres", "--"]
+
+    def _run(self, *args: str, timeout: float = 60) -> None:
+        result = subprocess.run(
+            [*self._as_owner, *args], capture_output=True, text=True, timeout=timeout, cwd=self.directory
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} failed:\n{result.stdout}{result.stderr}\n{self.log_tail()}")
+
+    def init(self) -> PrivatePostgres:
+        self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                  "--no-sync", "--locale=C")  # fmt: skip
+        return self.start()
+
+    def start(self) -> PrivatePostgres:
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log_path), "-o", options, "-w", "start")
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        """fast: roll back open transactions and disconnect every client, as a restart does."""
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def is_running(self) -> bool:
+        return (self.data / "postmaster.pid").exists()
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def destroy(self) -> None:
+        if self.is_running():
+            with contextlib.suppress(Exception):
+                self.stop("immediate")
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class PrivateRedis:
+    """A redis-server of its own: no persistence, so a restart comes back empty, as after a crash."""
+
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port(6390)
+        self.log_path = Path(tempfile.mkstemp(prefix="leadcrm-faults-redis-", suffix=".log")[1])
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> PrivateRedis:
+        import redis
+
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
+        wait_until(lambda: self._answers(client), 20, message=f"redis-server on {self.port} started")
+        return self
+
+    @staticmethod
+    def _answers(client) -> bool:
+        import redis
+
+        try:
+            return client.ping()
+        except redis.RedisError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def destroy(self) -> None:
+        self.stop()
+        self.log_path.unlink(missing_ok=True)
