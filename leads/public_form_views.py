@@ -33,7 +33,7 @@ def public_form_post(request):
         response = render(
             request,
             "leads/public_form_page.html",
-            {"title": refused.title, "errors": refused.errors, "back_url": page_url},
+            {"title": refused.title, "errors": refused.errors, "message": refused.message, "back_url": page_url},
             status=refused.status,
         )
         if refused.retry_after:

@@ -185,11 +185,20 @@ def snippet_html(*, api_key: ApiKey, action_url: str, thank_you: str = "") -> st
 class FormRefused(Exception):
     """The post cannot be taken: shown to the visitor as a page (status, title, reasons)."""
 
-    def __init__(self, status: int, title: str, errors: list[tuple[str, str]] | None = None, retry_after=None):
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        errors: list[tuple[str, str]] | None = None,
+        *,
+        message: str = "",
+        retry_after: int | None = None,
+    ):
         super().__init__(title)
         self.status = status
         self.title = title
         self.errors = errors or []
+        self.message = message
         self.retry_after = retry_after
 
 
@@ -204,7 +213,11 @@ def form_key_check(raw_key: str) -> ApiKey:
     api_key = api_key_lookup(raw_key.strip()) if raw_key.strip().startswith(KEY_PREFIX) else None
     if api_key is None or not api_key.form_name or api_key.scopes != [ApiKey.Scope.SUBMIT.value]:
         # A revoked key looks like an unknown one: the page never says which keys exist.
-        raise FormRefused(403, "This form is not accepting submissions")
+        raise FormRefused(
+            403,
+            "This form is not accepting submissions",
+            message="Nothing was sent. The form on this website may be out of date: please tell its owner.",
+        )
     api_key_touch(api_key)
     return api_key
 
@@ -219,7 +232,12 @@ def rate_check(*, api_key: ApiKey, address: str) -> None:
         return
     if used > limit:
         retry_after = max(1, int((window + 1) * period - now + 0.999))
-        raise FormRefused(429, "Too many submissions from this address", retry_after=retry_after)
+        raise FormRefused(
+            429,
+            "Too many submissions from this address",
+            message=f"Nothing was sent. Please wait {retry_after} seconds, then send the form again.",
+            retry_after=retry_after,
+        )
 
 
 def _raw_submission(post, api_key: ApiKey, page_url: str) -> tuple[dict, list[tuple[str, str]]]:
