@@ -1,40 +1,28 @@
 """Integration: PostgreSQL, Redis and a real Celery worker subprocess (tests/live_services.py).
 
 Events go in through the API (or the service, for bulk), the worker scores them; killing the worker
-mid-burst and starting it again leaves every lead scored exactly as a from-scratch recompute says.
+mid-burst is a fault test now: tests/faults/test_worker_killed.py (on servers of its own).
 """
 
-import threading
 import time
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from leads.api.auth import api_key_create
-from leads.models import EngagementEvent, Handoff, Lead, StageChange
+from leads.models import Handoff, Lead, StageChange
 from leads.services import events_record
 from scoring import services
 from scoring.models import RescoreStatus
-from scoring.tasks import sweep_stale_scores_task
 from tests.factories import LeadFactory
+from tests.live_services import wait_until
 
 from .helpers import event, from_scratch, store_events_quietly
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.celery_worker]
 
 PLAIN = {"job_title": "Engineer", "company_size": 10, "industry": "Retail", "country": "BR"}
-
-
-def wait_until(condition, timeout: float, worker=None, message: str = ""):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    tail = f"\n--- worker log ---\n{worker.log_tail()}" if worker else ""
-    raise AssertionError(f"timed out after {timeout}s: {message}{tail}")
 
 
 def no_stale_leads() -> bool:
@@ -138,46 +126,6 @@ def test_a_burst_for_one_lead_costs_a_few_recomputes_not_one_per_event(live_cele
     # stretches the burst (28 s under a load of 9 gave 161), never half the events.
     windows = burst_seconds / services.COALESCE_SECONDS
     assert sum(recomputes) <= min(500, max(100, 1.5 * windows))
-
-
-def test_a_worker_killed_mid_burst_loses_nothing(live_celery_worker):
-    services.ruleset_ensure_published()
-    leads = [LeadFactory(**{**PLAIN, "email": f"burst{i}@acme.io"}) for i in range(40)]
-    kinds = ["page_view", "email_click", "content_download", "webinar_attended", "product_active_day", "email_open"]
-    sent = 0
-    stop_at = 10_000
-
-    def burst():
-        nonlocal sent
-        try:
-            call = 0
-            while sent < stop_at:
-                lead = leads[call % len(leads)]
-                items = [event(kinds[(call + k) % len(kinds)], days_ago=(call % 7)) for k in range(50)]
-                events_record(lead=lead, events=items)
-                sent += len(items)
-                call += 1
-        finally:
-            connection.close()  # this thread's own connection
-
-    producer = threading.Thread(target=burst)
-    producer.start()
-    wait_until(lambda: sent >= 2_000, 30, live_celery_worker, "burst under way")
-    live_celery_worker.kill()  # SIGKILL, the pool processes too, in the middle of the burst
-    killed_at = sent
-    time.sleep(0.5)
-    live_celery_worker.start()
-    producer.join(timeout=120)
-    assert not producer.is_alive()
-    assert killed_at < stop_at
-
-    # Nudges lost with the killed worker are unacked until Redis's visibility timeout: the sweeper
-    # (beat runs it every few seconds) is what finds the leads they were about.
-    sweep_stale_scores_task.delay()
-    wait_until(no_stale_leads, 60, live_celery_worker, "every lead scored after the restart")
-
-    assert EngagementEvent.objects.count() == stop_at
-    assert_every_lead_matches_a_from_scratch_recompute()
 
 
 def test_the_beat_sweeper_scores_leads_whose_nudge_was_lost(live_celery_worker, live_celery_beat):
