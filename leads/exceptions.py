@@ -23,6 +23,18 @@ class AlreadyClaimed(LeadError):
     code = "already_claimed"
 
 
+class OfferedToAnotherRep(AlreadyClaimed):
+    """Routing offered the handoff to another rep, whose turn has not lapsed yet."""
+
+    code = "offered_to_another_rep"
+
+
+class ConsentRequired(LeadError):
+    """Sales contacts a customer about an upgrade only with the customer's agreement."""
+
+    code = "consent_required"
+
+
 class NotPermitted(LeadError):
     code = "not_permitted"
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince, timeuntil
 
 from . import policy
-from .exceptions import NotPermitted, ReasonRequired, TransitionNotAllowed
+from .exceptions import ConsentRequired, NotPermitted, ReasonRequired, TransitionNotAllowed
 from .models import (
     Handoff,
     HandoffStatus,
@@ -93,11 +93,10 @@ def handoff_reject(*, lead_id: int, user, outcome: str, reason: str) -> Transiti
     return result
 
 
-def lead_close_won(*, lead_id: int, user, reason: str) -> TransitionResult:
-    """Close a lead as customer (a won deal or a closed upgrade). The reason is asked for the record."""
+def lead_close_won(*, lead_id: int, user, reason: str = "") -> TransitionResult:
+    """Close a lead as customer (a won deal or a closed upgrade). How it was won is optional: the
+    lifecycle asks a reason only of recycle, disqualify and reopen (leads.stages)."""
     reason = (reason or "").strip()
-    if not reason:
-        raise ReasonRequired("Say how the deal was won (plan, amount, what made it close).")
     lead = _lead(lead_id)
     _require(policy.why_not_close(user, lead))
     with transaction.atomic():
@@ -105,7 +104,7 @@ def lead_close_won(*, lead_id: int, user, reason: str) -> TransitionResult:
             lead_id=lead.pk, to_stage=Stage.CUSTOMER, actor=user, reason=reason, expected_stage=lead.stage
         )
         if lead.stage == Stage.SERVICE_QUALIFIED:
-            _notify_flagger(lead, f"The upgrade of {lead} you flagged is closed: {reason}")
+            _notify_flagger(lead, f"The upgrade of {lead} you flagged is closed" + (f": {reason}" if reason else "."))
     return result
 
 
@@ -135,15 +134,24 @@ class FlagResult:
     handoff: Handoff | None
 
 
-def upgrade_flag(*, lead_id: int, user, wants: str, urgency: str, note: str = "") -> FlagResult:
+CONSENT_TEXT = "The customer agreed to be contacted by sales."
+
+
+def upgrade_flag(*, lead_id: int, user, wants: str, urgency: str, consent: bool, note: str = "") -> FlagResult:
     """A service rep flags a customer's upgrade interest: the lead becomes service-qualified and a
-    service -> sales handoff opens in the sales queue (routing, never a rep picked by hand)."""
+    service -> sales handoff opens in the sales queue (routing, never a rep picked by hand).
+
+    Only with the customer's agreement to be contacted by sales: it is stored on the flag and said
+    in the handoff's reason, so the rep who calls sees it on the queue's lead and its timeline."""
     wants = (wants or "").strip()
     if not wants:
         raise ReasonRequired("Say what the customer wants.")
+    if consent is not True:
+        raise ConsentRequired("Ask the customer first: sales contacts only customers who agreed to it.")
     lead = _lead(lead_id)
     _require(policy.why_not_flag_upgrade(user, lead))
     reason = f"Upgrade interest: {wants}" + (f" — {note.strip()}" if (note or "").strip() else "")
+    reason += f"\n{CONSENT_TEXT}"
     with transaction.atomic():
         result = lead_transition(
             lead_id=lead.pk,
@@ -153,7 +161,13 @@ def upgrade_flag(*, lead_id: int, user, wants: str, urgency: str, note: str = ""
             expected_stage=Stage.CUSTOMER,
         )
         flag = UpgradeFlag.objects.create(
-            lead=lead, flagged_by=user, wants=wants, urgency=urgency, note=(note or "").strip(), handoff=result.handoff
+            lead=lead,
+            flagged_by=user,
+            wants=wants,
+            urgency=urgency,
+            note=(note or "").strip(),
+            contact_consent=True,
+            handoff=result.handoff,
         )
     return FlagResult(flag=flag, handoff=result.handoff)
 
@@ -171,8 +185,11 @@ def handoff_opened(*, handoff: Handoff) -> None:
     and, when routing is on, offer the handoff to a rep."""
     due_at = sla_due_at(kind=handoff.kind, opened_at=handoff.opened_at)
     offered_to = route_handoff(handoff=handoff)
-    Handoff.objects.filter(pk=handoff.pk).update(due_at=due_at, offered_to_id=offered_to)
-    handoff.due_at, handoff.offered_to_id = due_at, offered_to
+    # The rep routing picked has the lead to themselves until the SLA deadline; past it, any rep
+    # may claim it (and the sweep offers it to the next rep).
+    offered_until = due_at if offered_to is not None else None
+    Handoff.objects.filter(pk=handoff.pk).update(due_at=due_at, offered_to_id=offered_to, offered_until=offered_until)
+    handoff.due_at, handoff.offered_to_id, handoff.offered_until = due_at, offered_to, offered_until
     if offered_to is not None:
         _notify_offer(handoff=handoff, rep_id=offered_to)
 
@@ -180,7 +197,8 @@ def handoff_opened(*, handoff: Handoff) -> None:
 def _notify_offer(*, handoff: Handoff, rep_id: int) -> None:
     """Tell the rep routing picked. Written once, in the transaction that makes the offer (so no
     handoff link: that link is the breach notification's once-per-person key)."""
-    due = f" Claim it within {_plain(timeuntil(handoff.due_at, depth=1))}." if handoff.due_at else ""
+    until = handoff.offered_until
+    due = f" Claim it within {_plain(timeuntil(until, depth=1))}." if until else ""
     Notification.objects.create(
         recipient_id=rep_id,
         lead_id=handoff.lead_id,
@@ -219,8 +237,14 @@ def handoff_sla_sweep(*, now: datetime | None = None) -> int:
             if RoutingRule.objects.filter(active=True).exists():
                 # The next rep, or nobody (every other rep away or full): then the whole team sees it.
                 next_rep = route_handoff(handoff=handoff, exclude={handoff.offered_to_id} - {None})
-                Handoff.objects.filter(pk=handoff.pk, status=HandoffStatus.OPEN).update(offered_to_id=next_rep)
+                # The next rep gets a fresh turn as long as the kind's time to accept; after it
+                # the lead is open to the whole team.
+                until = sla_due_at(kind=handoff.kind, opened_at=now) if next_rep is not None else None
+                Handoff.objects.filter(pk=handoff.pk, status=HandoffStatus.OPEN).update(
+                    offered_to_id=next_rep, offered_until=until
+                )
                 if next_rep is not None:
+                    handoff.offered_until = until
                     _notify_offer(handoff=handoff, rep_id=next_rep)
     return breached
 
@@ -339,6 +363,8 @@ def _next_rep(rule: RoutingRule, pool: list, lead: Lead, exclude) -> int | None:
 
 def handoff_decline_offer(*, handoff_id: int, user) -> None:
     """A rep passes on a lead routing offered them: it goes back to the shared queue."""
-    changed = Handoff.objects.filter(pk=handoff_id, status=HandoffStatus.OPEN, offered_to=user).update(offered_to=None)
+    changed = Handoff.objects.filter(pk=handoff_id, status=HandoffStatus.OPEN, offered_to=user).update(
+        offered_to=None, offered_until=None
+    )
     if changed != 1:
         raise TransitionNotAllowed("This lead is not offered to you any more.")

@@ -12,7 +12,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 
 from . import policy
-from .models import EngagementEvent, EventType, Handoff, Lead, Note, StageChange
+from .models import EngagementEvent, EventType, Handoff, HandoffStatus, Lead, Note, StageChange
 from .stages import Move, MoveKind, Stage, moves_from, stage_label
 
 TIMELINE_LIMIT = 50
@@ -204,3 +204,12 @@ def allowed_moves(*, user, lead: Lead) -> list[Move]:
 
 def lead_notes(*, lead: Lead) -> QuerySet[Note]:
     return Note.objects.filter(lead=lead).select_related("author")
+
+
+def open_handoff(*, lead: Lead) -> Handoff | None:
+    """The handoff the lead waits in the sales queue with (at most one is open), with its offer."""
+    return (
+        Handoff.objects.filter(lead=lead, status=HandoffStatus.OPEN).select_related("offered_to").first()
+        if lead.owner_id is None
+        else None
+    )

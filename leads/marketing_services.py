@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from . import policy
 from .exceptions import LeadError, NotPermitted
@@ -105,10 +105,17 @@ def lead_update_profile(*, lead: Lead, actor, changes: dict) -> Lead:
 
 
 def note_add(*, lead: Lead, author, kind: str, body: str) -> Note:
+    """A note, a logged call or a logged email on the timeline; it is the lead's latest activity
+    (My leads shows and sorts by it), unless a newer event already is."""
     refusal = policy.why_not_add_note(author, lead)
     if refusal:
         raise NotPermitted(refusal)
-    return Note.objects.create(lead=lead, author=author, kind=kind, body=body)
+    with transaction.atomic():
+        note = Note.objects.create(lead=lead, author=author, kind=kind, body=body)
+        Lead.objects.filter(pk=lead.pk).filter(
+            Q(last_activity_at__isnull=True) | Q(last_activity_at__lt=note.created_at)
+        ).update(last_activity_at=note.created_at)
+    return note
 
 
 def saved_view_create(*, user, name: str, query: str) -> SavedView:

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from .models import Handoff, HandoffKind, HandoffStatus, Lead, Notification, StageChange, UpgradeFlag
+from .roles import Role, has_role
 from .stages import SALES_STAGES, Stage
 
 PAGE_SIZE = 25
@@ -40,15 +41,32 @@ class Page:
 # ---- Sales queue -----------------------------------------------------------------------------
 
 
+def offer_open_to(user, now=None) -> Q:
+    """Open handoffs `user` may claim as far as routing goes: offered to nobody, to them, or offered
+    to someone whose turn has lapsed. An admin may claim any (the filter is then empty)."""
+    if has_role(user, Role.ADMIN):
+        return Q()
+    return Q(offered_to__isnull=True) | Q(offered_to=user) | Q(offered_until__lte=now or timezone.now())
+
+
+def offered_to_another(handoff: Handoff, user, now=None) -> bool:
+    """The same rule as offer_open_to, for one handoff in hand: True when routing's offer to a
+    colleague still keeps `user` from claiming it."""
+    if handoff.offered_to_id in (None, user.pk) or has_role(user, Role.ADMIN):
+        return False
+    return handoff.offered_until is None or handoff.offered_until > (now or timezone.now())
+
+
 def queue_handoffs(*, user) -> QuerySet[Handoff]:
-    """Open handoffs this rep may take: those routing offered to nobody or to them.
+    """Open handoffs this rep may take: offered by routing to nobody or to them, or offered to a
+    colleague whose turn has lapsed (an admin sees every one).
 
     Ordered by SLA deadline (soonest first, none last), then score (highest first), then age
     (oldest first), with the id as the keyset tie-breaker.
     """
     return (
         Handoff.objects.filter(status=HandoffStatus.OPEN)
-        .filter(Q(offered_to__isnull=True) | Q(offered_to=user))
+        .filter(offer_open_to(user))
         .select_related("lead", "lead__owner", "offered_to")
         .annotate(due_key=Coalesce("due_at", Value(NO_DEADLINE, output_field=DateTimeField())))
         .order_by("due_key", "-lead__score", "opened_at", "id")
@@ -152,6 +170,8 @@ class FlagRow:
     urgency: str
     note: str
     handoff: Handoff | None
+    # The customer agreed to be contacted by sales; None: no flag row (a plain API transition).
+    consent: bool | None = None
     outcome: tuple[str, str] = ("", "")
 
 
@@ -189,6 +209,7 @@ def my_flags(*, user, limit: int = 50) -> list[FlagRow]:
             urgency=flag.get_urgency_display() if flag else "",
             note=flag.note if flag else "",
             handoff=handoff,
+            consent=flag.contact_consent if flag else None,
         )
         row.outcome = flag_outcome(row)
         rows.append(row)

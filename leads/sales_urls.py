@@ -7,6 +7,7 @@ from . import sales_views, service_views
 urlpatterns = [
     path("sales/queue/", sales_views.queue, name="sales-queue"),
     path("sales/queue/<int:handoff_id>/claim/", sales_views.claim, name="sales-claim"),
+    path("sales/queue/<int:handoff_id>/pass/", sales_views.pass_offer, name="sales-pass"),
     path("sales/my-leads/", sales_views.my_leads, name="sales-my-leads"),
     path("sales/leads/<int:lead_id>/reject/", sales_views.reject, name="sales-reject"),
     path("sales/leads/<int:lead_id>/release/", sales_views.release, name="sales-release"),

@@ -41,13 +41,12 @@ def flag_upgrade(request, lead_id: int):
     try:
         if urgency not in UpgradeUrgency.values:
             raise InvalidInput("Choose how urgent it is.")
-        if not request.POST.get("consent"):
-            raise InvalidInput("Ask the customer first: sales calls only customers who agreed.")
         handoffs.upgrade_flag(
             lead_id=lead.pk,
             user=request.user,
             wants=request.POST.get("wants", ""),
             urgency=urgency,
+            consent=request.POST.get("consent") == "1",
             note=request.POST.get("note", ""),
         )
     except LeadError as error:

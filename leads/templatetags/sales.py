@@ -36,10 +36,42 @@ def sla_badge(handoff):
 def sales_actions(user, lead):
     """What the sales and service workspaces let this user do on this lead, each None or why not."""
     is_sales = has_role(user, Role.SALES)
+    # Release and next step belong to a lead being worked; a won or lost one has neither.
+    worked = lead.stage in SALES_STAGES
     return {
         "claim": lead.owner_id is None and is_sales and policy.why_not_claim(user, lead) is None,
-        "release": lead.owner_id is not None and policy.why_not_release(user, lead) is None,
-        "next_step": is_sales and lead.owner_id == user.pk,
+        "release": worked and lead.owner_id is not None and policy.why_not_release(user, lead) is None,
+        "next_step": worked and is_sales and lead.owner_id == user.pk,
         "flag": policy.why_not_flag_upgrade(user, lead) is None,
         "in_queue": lead.stage in SALES_STAGES and lead.owner_id is None,
     }
+
+
+@register.simple_tag
+def offer_note(handoff, user):
+    """Who routing offered an open handoff to, and until when, as the queue row and lead page say it:
+    "Offered to you until 14:05", "Offered to Tom Berger until 14:05" (an admin's view), or that the
+    offer lapsed. Empty when routing offered it to nobody."""
+    if not handoff.offered_to_id:
+        return ""
+    until = handoff.offered_until
+    exact = timezone.localtime(until).strftime("%Y-%m-%d %H:%M %Z") if until else ""
+    if handoff.offered_to_id == user.pk:
+        who = "you"
+    else:
+        person = handoff.offered_to
+        who = (person.get_full_name() or person.get_username()) if person else "a colleague"
+    if until is not None and until <= timezone.now():
+        return format_html('<span class="offer-note is-lapsed" title="Lapsed {}">Offer to {} lapsed</span>', exact, who)
+    if until is None:
+        return format_html('<span class="offer-note" data-testid="offer">Offered to {}</span>', who)
+    return format_html(
+        '<span class="offer-note" data-testid="offer">Offered to {} until '
+        '<time datetime="{}" title="{}">{}</time></span>',
+        who,
+        timezone.localtime(until).isoformat(),
+        exact,
+        timezone.localtime(until).strftime(
+            "%H:%M" if until - timezone.now() < timedelta(hours=20) else "%b %-d, %H:%M"
+        ),
+    )

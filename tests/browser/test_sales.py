@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from leads.handoffs import handoff_sla_sweep
-from leads.models import Handoff, HandoffStatus, Lead, Note, SlaPolicy
+from leads.models import Handoff, HandoffStatus, Lead, Note, RoutingRule, SlaPolicy
 from tests.factories import UserFactory, lead_in_stage
 
 PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's
@@ -55,20 +55,33 @@ def test_a_rep_claims_from_the_queue_adds_a_note_and_closes_as_customer(page, li
     claimed.get_by_role("link", name="Open lead").click()
     page.wait_for_url("**/leads/*/")
 
+    lead_page = page.url
+    shot(page, "lead-page-owner")
     page.select_option("#notes select", "call")
     page.fill("#notes textarea", "Called Ada: wants a demo for 12 seats.")
     page.get_by_role("button", name="Add to timeline").click()
     page.wait_for_load_state()
     assert "wants a demo for 12 seats" in page.locator("#timeline").inner_text()
 
+    # The call is the lead's latest activity in My leads.
     page.locator("nav.sidenav").get_by_role("link", name="My leads").click()
     page.wait_for_url("**/sales/my-leads/")
     row = page.locator("[data-testid=my-lead-row]")
     assert row.count() == 1
-    row.locator("[data-testid=close-won]").click()
-    row.get_by_label("How was it won?").fill("Team plan, 12 seats, annual")
+    assert row.locator("td[data-label='Last activity']").inner_text() == "just now"
+    shot(page, "my-leads")
+
+    # Close from the lead page: the header's action asks for a confirmation, not a reason.
+    page.goto(lead_page)
+    page.get_by_test_id("primary-action").click()
+    dialog = page.get_by_test_id("close-dialog")
+    assert dialog.is_visible()
     shot(page, "closing")
-    row.get_by_role("button", name="Close as customer", exact=True).click()
+    dialog.get_by_role("button", name="Cancel").click()
+    assert not dialog.is_visible()
+    assert Lead.objects.get(email="ada@engines.example").stage == "sql"
+    page.get_by_test_id("primary-action").click()
+    dialog.get_by_test_id("confirm-close").click()
     page.wait_for_load_state()
     assert "is a customer now" in page.locator("#messages").inner_text()
     shot(page, "closed")
@@ -76,7 +89,8 @@ def test_a_rep_claims_from_the_queue_adds_a_note_and_closes_as_customer(page, li
     lead = Lead.objects.get(email="ada@engines.example")
     assert (lead.stage, lead.owner.username) == ("customer", "priya")
     assert Note.objects.filter(lead=lead, kind="call").count() == 1
-    assert lead.stage_changes.first().reason == "Team plan, 12 seats, annual"
+    assert lead.last_activity_at == Note.objects.get(lead=lead).created_at
+    assert lead.stage_changes.first().reason == ""
 
 
 def test_two_reps_race_for_one_lead_and_the_loser_is_told(page, second_page, live_server, people, login, shot):
@@ -125,6 +139,7 @@ def test_a_service_rep_flags_upgrade_interest_that_reaches_the_sales_queue(
     page.wait_for_url("**/service/flags/")
     assert "is in the sales queue now" in page.locator("#messages").inner_text()
     assert page.locator("[data-testid=flag-outcome]").inner_text() == "Waiting in the sales queue"
+    assert page.locator("[data-testid=flag-consent]").inner_text() == "✓ Agreed to be contacted by sales"
     shot(page, "flags")
 
     login(second_page, "tom", PASSWORD)
@@ -132,6 +147,10 @@ def test_a_service_rep_flags_upgrade_interest_that_reaches_the_sales_queue(
     row = queue_row(second_page, "cto@globex.example")
     assert "Service → Sales" in row.inner_text()
     shot(second_page, "in-sales-queue")
+    row.locator("a.cell-main").click()
+    second_page.wait_for_url("**/leads/*/")
+    assert "The customer agreed to be contacted by sales." in second_page.locator("#timeline").inner_text()
+    shot(second_page, "upgrade-lead-page")
 
 
 def test_an_sla_breach_notifies_the_team_in_the_top_bar(page, live_server, people, login, shot, mailoutbox):
@@ -173,3 +192,41 @@ def test_the_queue_works_from_the_keyboard(page, live_server, people, login, sho
     assert "is yours now" in page.locator("[data-testid=queue-row-claimed]").inner_text()
     assert Lead.objects.get(email="second@k.example").owner.username == "priya"
     assert Lead.objects.get(email="first@k.example").owner is None
+
+
+def test_a_lead_routing_offered_to_a_colleague_says_whose_turn_it_is(
+    page, second_page, live_server, people, login, shot
+):
+    SlaPolicy.objects.create(kind="marketing_to_sales", hours_to_accept=4)
+    RoutingRule.objects.create(name="Tom's accounts").reps.add(people["tom"])
+    lead = lead_in_stage("sql", email="turn@lead.example", first_name="Turn", last_name="Taker", unsubscribed=True)
+    handoff = Handoff.objects.get(lead=lead, status=HandoffStatus.OPEN)
+    until = timezone.localtime(handoff.offered_until).strftime("%H:%M")
+
+    # Priya opens the lead (a link from a colleague): no Claim, but whose turn it is and until when.
+    login(page, "priya", PASSWORD)
+    page.goto(f"{live_server.url}/leads/{lead.pk}/")
+    refusal = page.get_by_test_id("claim-refusal")
+    assert refusal.inner_text().startswith("Offered to Tom Berger until ")
+    assert page.get_by_test_id("primary-action").count() == 0
+    assert page.locator(".page-title").get_by_text("Unsubscribed").is_visible()
+    shot(page, "lead-page-offered")
+    page.goto(f"{live_server.url}/sales/queue/")
+    assert queue_row(page, "turn@lead.example").count() == 0
+
+    # Tom sees it as his, with the deadline, and passes it back to the team.
+    login(second_page, "tom", PASSWORD)
+    second_page.goto(f"{live_server.url}/sales/queue/")
+    row = queue_row(second_page, "turn@lead.example")
+    assert f"Offered to you until {until}" in row.inner_text()
+    assert "Unsubscribed" in row.inner_text()
+    shot(second_page, "queue-offered-to-me")
+    row.get_by_test_id("pass").click()
+    second_page.wait_for_url("**/sales/queue/")
+    assert "back in the team's queue" in second_page.locator("#messages").inner_text()
+
+    # Now anyone may claim it.
+    page.reload()
+    queue_row(page, "turn@lead.example").get_by_role("button", name="Claim").click()
+    assert "is yours now" in page.locator("[data-testid=queue-row-claimed]").inner_text()
+    assert Lead.objects.get(pk=lead.pk).owner.username == "priya"

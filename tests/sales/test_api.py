@@ -139,7 +139,9 @@ class TestUpgradeInterest:
         customer = lead_in_stage("customer")
 
         response = api(service_rep).post(
-            f"/api/v1/leads/{customer.pk}/upgrade-interest/", {"wants": "SSO", "urgency": "high"}, format="json"
+            f"/api/v1/leads/{customer.pk}/upgrade-interest/",
+            {"wants": "SSO", "urgency": "high", "consent": True},
+            format="json",
         )
 
         assert response.status_code == 201
@@ -148,6 +150,26 @@ class TestUpgradeInterest:
         queue = api(sales_rep).get("/api/v1/sales/queue/").json()["results"]
         assert [item["lead"]["id"] for item in queue] == [customer.pk]
 
+    @pytest.mark.parametrize("consent", [None, False])
+    def test_consent_is_required(self, api, service_rep, consent):
+        customer = lead_in_stage("customer")
+        body = {"wants": "SSO"} | ({} if consent is None else {"consent": consent})
+
+        response = api(service_rep).post(f"/api/v1/leads/{customer.pk}/upgrade-interest/", body, format="json")
+
+        error(response, 400, "validation_error")
+        assert list(response.json()["errors"]) == ["consent"]
+        customer.refresh_from_db()
+        assert customer.stage == "customer"
+
+    def test_the_flag_answers_with_the_consent_recorded(self, api, service_rep):
+        customer = lead_in_stage("customer")
+        response = api(service_rep).post(
+            f"/api/v1/leads/{customer.pk}/upgrade-interest/", {"wants": "SSO", "consent": True}, format="json"
+        )
+        assert response.status_code == 201
+        assert (response.json()["flag"]["wants"], response.json()["flag"]["contact_consent"]) == ("SSO", True)
+
     def test_sales_cannot_flag(self, api, sales_rep):
         customer = lead_in_stage("customer")
         response = api(sales_rep).post(f"/api/v1/leads/{customer.pk}/upgrade-interest/", {"wants": "x"}, format="json")
@@ -155,7 +177,9 @@ class TestUpgradeInterest:
 
     def test_a_non_customer_is_refused_with_why(self, api, service_rep):
         lead = lead_in_stage("mql")
-        response = api(service_rep).post(f"/api/v1/leads/{lead.pk}/upgrade-interest/", {"wants": "x"}, format="json")
+        response = api(service_rep).post(
+            f"/api/v1/leads/{lead.pk}/upgrade-interest/", {"wants": "x", "consent": True}, format="json"
+        )
         assert "Only a customer" in error(response, 403, "not_permitted")
 
 
@@ -192,3 +216,43 @@ def test_list_endpoints_cost_the_same_queries_for_1_or_12_rows(api, sales_rep, p
     with CaptureQueriesContext(connection) as many:
         assert len(client.get(path).json()["results"]) == 12
     assert len(many) == len(few)
+
+
+@pytest.mark.django_db
+def test_a_reps_walk_queue_accept_note_close(api, sales_rep):
+    """The browser walk of tests/browser/test_sales.py, through the API."""
+    lead = lead_in_stage("sql", email="walk@x.example")
+    client = api(sales_rep)
+
+    [item] = client.get("/api/v1/sales/queue/").json()["results"]
+    assert client.post(f"/api/v1/handoffs/{item['id']}/accept/").json()["lead"]["owner"]["username"] == "rep"
+
+    note = client.post(
+        f"/api/v1/leads/{lead.pk}/notes/", {"kind": "call", "body": "Wants a demo for 12 seats."}, format="json"
+    )
+    assert note.status_code == 201
+    assert (note.json()["kind"], note.json()["author"]) == ("call", sales_rep.get_full_name())
+    [mine] = client.get("/api/v1/sales/my-leads/").json()["results"]
+    assert mine["last_activity_at"] == note.json()["created_at"]
+
+    closed = client.post(f"/api/v1/leads/{lead.pk}/close/", {}, format="json")  # no reason needed
+    assert closed.status_code == 200
+    assert closed.json()["lead"]["stage"] == "customer"
+    assert client.get("/api/v1/sales/my-leads/").json()["results"] == []
+
+
+@pytest.mark.django_db
+class TestNotes:
+    def test_a_blank_note_or_an_unknown_kind_is_a_400_naming_the_field(self, api, sales_rep):
+        lead = lead_in_stage("sql")
+        response = api(sales_rep).post(f"/api/v1/leads/{lead.pk}/notes/", {"kind": "fax", "body": " "}, format="json")
+        error(response, 400, "validation_error")
+        assert sorted(response.json()["errors"]) == ["body", "kind"]
+        assert not lead.notes.exists()
+
+    def test_a_lead_the_rep_may_not_see_is_a_404(self, api, sales_rep, other_sales_rep):
+        lead = lead_in_stage("sql")
+        lead_claim(lead_id=lead.pk, user=other_sales_rep)
+        response = api(sales_rep).post(f"/api/v1/leads/{lead.pk}/notes/", {"body": "hi"}, format="json")
+        error(response, 404, "not_found")
+        assert not lead.notes.exists()

@@ -92,8 +92,8 @@ def test_the_lead_page_shows_the_sla_and_claims(rep_client, sales_rep, sla_polic
 
     assert "In the sales queue" in page
     assert 'data-testid="sla"' in page
-    assert 'data-testid="claim"' in page
+    assert 'data-testid="primary-action">Claim</button>' in page
     lead_claim(lead_id=lead.pk, user=sales_rep)
     page = rep_client.get(reverse("lead-detail", args=[lead.pk])).content.decode()
-    assert 'data-testid="claim"' not in page
+    assert ">Claim</button>" not in page
     assert 'data-testid="release"' in page

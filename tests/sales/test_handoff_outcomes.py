@@ -90,11 +90,18 @@ class TestCloseWon:
         change = StageChange.objects.filter(lead=lead).first()
         assert (change.to_stage, change.reason, change.actor) == ("customer", "Pro plan, 20 seats", sales_rep)
 
-    def test_it_needs_a_reason(self, sales_rep):
+    def test_it_needs_no_reason(self, sales_rep):
+        # leads.stages asks a reason only of recycle, disqualify and reopen: a win is its own reason.
         lead = lead_in_stage("sql")
         lead_claim(lead_id=lead.pk, user=sales_rep)
-        with pytest.raises(ReasonRequired):
-            lead_close_won(lead_id=lead.pk, user=sales_rep, reason="")
+
+        lead_close_won(lead_id=lead.pk, user=sales_rep, reason="  ")
+
+        lead.refresh_from_db()
+        assert (lead.stage, lead.owner) == ("customer", sales_rep)
+        change = StageChange.objects.filter(lead=lead).first()
+        assert (change.to_stage, change.reason) == ("customer", "")
+        assert Handoff.objects.get(lead=lead).status == HandoffStatus.ACCEPTED
 
     def test_an_unclaimed_lead_must_be_claimed_first(self, sales_rep):
         lead = lead_in_stage("sql")

@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from leads.exceptions import NotPermitted, ReasonRequired
+from leads.exceptions import ConsentRequired, NotPermitted, ReasonRequired
 from leads.handoffs import RejectOutcome, handoff_reject, lead_close_won, upgrade_flag
 from leads.models import Handoff, HandoffKind, HandoffStatus, Notification, StageChange, UpgradeFlag
 from leads.services import lead_claim, lead_transition
@@ -23,7 +23,9 @@ class TestUpgradeFlag:
     def test_it_makes_the_customer_service_qualified_and_opens_a_handoff_to_sales(self, service_rep):
         customer = lead_in_stage("customer")
 
-        result = upgrade_flag(lead_id=customer.pk, user=service_rep, wants="40 more seats", urgency="high", note="Q3")
+        result = upgrade_flag(
+            lead_id=customer.pk, user=service_rep, wants="40 more seats", urgency="high", consent=True, note="Q3"
+        )
 
         customer.refresh_from_db()
         assert customer.stage == "service_qualified"
@@ -42,20 +44,20 @@ class TestUpgradeFlag:
     def test_it_says_what_is_missing(self, service_rep):
         customer = lead_in_stage("customer")
         with pytest.raises(ReasonRequired):
-            upgrade_flag(lead_id=customer.pk, user=service_rep, wants=" ", urgency="high")
+            upgrade_flag(lead_id=customer.pk, user=service_rep, wants=" ", urgency="high", consent=True)
 
     @pytest.mark.parametrize("stage", ["sql", "mql", "service_qualified"])
     def test_only_a_customer_can_be_flagged(self, service_rep, stage):
         lead = lead_in_stage(stage)
         with pytest.raises(NotPermitted, match="Only a customer"):
-            upgrade_flag(lead_id=lead.pk, user=service_rep, wants="x", urgency="high")
+            upgrade_flag(lead_id=lead.pk, user=service_rep, wants="x", urgency="high", consent=True)
 
     @pytest.mark.parametrize("role_fixture", ["sales_rep", "marketer"])
     def test_other_roles_cannot_flag(self, request, role_fixture):
         user = request.getfixturevalue(role_fixture)
         customer = lead_in_stage("customer")
         with pytest.raises(NotPermitted):
-            upgrade_flag(lead_id=customer.pk, user=user, wants="x", urgency="high")
+            upgrade_flag(lead_id=customer.pk, user=user, wants="x", urgency="high", consent=True)
 
 
 @pytest.mark.django_db
@@ -95,8 +97,8 @@ class TestServicePages:
     def test_the_flags_page_says_what_became_of_each(self, service_client, service_rep, sales_rep):
         waiting = lead_in_stage("customer", email="w@x.example")
         worked = lead_in_stage("customer", email="k@x.example")
-        upgrade_flag(lead_id=waiting.pk, user=service_rep, wants="More seats", urgency="low")
-        upgrade_flag(lead_id=worked.pk, user=service_rep, wants="SSO", urgency="high")
+        upgrade_flag(lead_id=waiting.pk, user=service_rep, wants="More seats", urgency="low", consent=True)
+        upgrade_flag(lead_id=worked.pk, user=service_rep, wants="SSO", urgency="high", consent=True)
         lead_claim(lead_id=worked.pk, user=sales_rep)
 
         response = service_client.get(reverse("service-flags"))
@@ -142,11 +144,11 @@ def test_a_flag_made_through_a_plain_transition_is_followed_too(service_client, 
 
 @pytest.mark.django_db
 def test_the_flags_page_query_count_does_not_grow(service_client, service_rep):
-    upgrade_flag(lead_id=lead_in_stage("customer").pk, user=service_rep, wants="x", urgency="low")
+    upgrade_flag(lead_id=lead_in_stage("customer").pk, user=service_rep, wants="x", urgency="low", consent=True)
     with CaptureQueriesContext(connection) as few:
         service_client.get(reverse("service-flags"))
     for _ in range(5):
-        upgrade_flag(lead_id=lead_in_stage("customer").pk, user=service_rep, wants="y", urgency="high")
+        upgrade_flag(lead_id=lead_in_stage("customer").pk, user=service_rep, wants="y", urgency="high", consent=True)
     with CaptureQueriesContext(connection) as many:
         response = service_client.get(reverse("service-flags"))
     assert len(response.context["flags"]) == 6
@@ -157,7 +159,7 @@ def test_the_flags_page_query_count_does_not_grow(service_client, service_rep):
 class TestTheFlaggerHearsBack:
     def test_when_sales_closes_the_upgrade(self, service_rep, sales_rep):
         customer = lead_in_stage("customer", first_name="Ada", last_name="King")
-        upgrade_flag(lead_id=customer.pk, user=service_rep, wants="SSO", urgency="high")
+        upgrade_flag(lead_id=customer.pk, user=service_rep, wants="SSO", urgency="high", consent=True)
         lead_claim(lead_id=customer.pk, user=sales_rep)
 
         lead_close_won(lead_id=customer.pk, user=sales_rep, reason="Enterprise, 2 years")
@@ -167,9 +169,59 @@ class TestTheFlaggerHearsBack:
 
     def test_when_sales_turns_it_down(self, service_rep, sales_rep):
         customer = lead_in_stage("customer", first_name="Ada", last_name="King")
-        upgrade_flag(lead_id=customer.pk, user=service_rep, wants="SSO", urgency="high")
+        upgrade_flag(lead_id=customer.pk, user=service_rep, wants="SSO", urgency="high", consent=True)
 
         handoff_reject(lead_id=customer.pk, user=sales_rep, outcome=RejectOutcome.RECYCLE, reason="On the top plan")
 
         [note] = Notification.objects.filter(recipient=service_rep)
         assert note.text == "Sales turned down the upgrade of Ada King: On the top plan"
+
+
+@pytest.mark.django_db
+class TestConsent:
+    """Sales contacts a customer about an upgrade only when the customer agreed: the flag records it."""
+
+    def test_without_consent_nothing_is_flagged(self, service_rep):
+        customer = lead_in_stage("customer")
+        before = (StageChange.objects.count(), Handoff.objects.count())
+
+        with pytest.raises(ConsentRequired, match="Ask the customer first"):
+            upgrade_flag(lead_id=customer.pk, user=service_rep, wants="SSO", urgency="high", consent=False)
+
+        customer.refresh_from_db()
+        assert customer.stage == "customer"
+        assert (StageChange.objects.count(), Handoff.objects.count()) == before
+        assert not UpgradeFlag.objects.exists()
+
+    def test_the_page_refuses_a_flag_without_the_box_ticked_with_a_400(self, service_client):
+        customer = lead_in_stage("customer")
+        response = service_client.post(
+            reverse("service-flag", args=[customer.pk]), {"wants": "More", "urgency": "high"}, HTTP_HX_REQUEST="true"
+        )
+        assert response.status_code == 400
+        assert "Ask the customer first" in response.content.decode()
+        assert not UpgradeFlag.objects.exists()
+
+    def test_consent_is_stored_and_shown_on_the_handoff_the_timeline_and_my_flags(
+        self, service_client, client, sales_rep
+    ):
+        customer = lead_in_stage("customer", email="c@globex.example")
+        service_client.post(
+            reverse("service-flag", args=[customer.pk]), {"wants": "Enterprise", "urgency": "high", "consent": "1"}
+        )
+
+        flag = UpgradeFlag.objects.get()
+        assert flag.contact_consent is True
+        assert "The customer agreed to be contacted by sales." in flag.handoff.reason
+        flags_page = service_client.get(reverse("service-flags")).content.decode()
+        assert "✓ Agreed to be contacted by sales" in flags_page
+        client.force_login(sales_rep)
+        lead_page = client.get(reverse("lead-detail", args=[customer.pk])).content.decode()
+        assert "The customer agreed to be contacted by sales." in lead_page
+
+    def test_a_flag_without_a_consent_record_says_so(self, service_client, service_rep):
+        # A plain API transition (no flag row), or a flag made before consent was recorded.
+        lead_transition(
+            lead_id=lead_in_stage("customer").pk, to_stage="service_qualified", actor=service_rep, reason="More"
+        )
+        assert "Consent not recorded" in service_client.get(reverse("service-flags")).content.decode()

@@ -166,7 +166,7 @@ def test_a_mail_server_down_does_not_undo_the_breach(sales_rep, monkeypatch, dja
 def test_erasing_a_lead_takes_every_notification_naming_it(sales_rep, other_sales_rep, service_rep):
     RoutingRule.objects.create(name="Everyone")
     lead = lead_in_stage("customer", first_name="Erase", last_name="Me")
-    upgrade_flag(lead_id=lead.pk, user=service_rep, wants="More", urgency="high")  # an offer notification
+    upgrade_flag(lead_id=lead.pk, user=service_rep, wants="More", urgency="high", consent=True)  # an offer notification
     overdue(lead)
     handoff_sla_sweep()  # breach notifications, and a second offer
     assert Notification.objects.filter(text__contains="Erase Me").count() >= 3
