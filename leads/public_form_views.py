@@ -26,6 +26,7 @@ class _Address(BaseThrottle):
 def public_form_post(request):
     page_url = public_forms.page_url_from(request.headers.get("Referer", ""))
     try:
+        public_forms.size_check(request.META.get("CONTENT_LENGTH"))
         api_key = public_forms.form_key_check(request.POST.get(public_forms.FORM_KEY_FIELD, ""))
         public_forms.rate_check(api_key=api_key, address=_Address().get_ident(request))
         posted = public_forms.public_form_submit(api_key=api_key, post=request.POST, page_url=page_url)

@@ -43,6 +43,8 @@ HONEYPOT_FIELD = "website"
 CONTROL_FIELDS = frozenset({FORM_KEY_FIELD, THANK_YOU_FIELD, HONEYPOT_FIELD, "csrfmiddlewaretoken"})
 LEAD_FIELDS = frozenset({*ingest.LEAD_WRITABLE_FIELDS, "email", "consent"})
 MAX_EXTRA_FIELDS = 30
+# A contact form is a few hundred bytes; refuse big bodies (a file in a multipart post) unread.
+MAX_BODY_BYTES = 64 * 1024
 MAX_EXTRA_LENGTH = 2000
 # Per form and per visitor address: a public key must not let one spammer use up the form's budget.
 DEFAULT_RATE = "20/minute"
@@ -220,6 +222,19 @@ def form_key_check(raw_key: str) -> ApiKey:
         )
     api_key_touch(api_key)
     return api_key
+
+
+def size_check(content_length: str | None) -> None:
+    try:
+        size = int(content_length or 0)
+    except ValueError:
+        size = 0
+    if size > MAX_BODY_BYTES:
+        raise FormRefused(
+            413,
+            "This form is too large",
+            message=f"Nothing was sent: a form may carry at most {MAX_BODY_BYTES // 1024} KB, files not included.",
+        )
 
 
 def rate_check(*, api_key: ApiKey, address: str) -> None:

@@ -258,3 +258,13 @@ def test_the_forms_page_costs_the_same_queries_for_one_web_form_or_many(marketer
 def test_the_public_endpoint_is_not_in_the_api_schema(client, db):
     schema = client.get(reverse("api-schema"), {"format": "json"}).json()
     assert not any(path.startswith("/forms/") for path in schema["paths"])
+
+
+def test_a_form_carrying_a_file_or_a_huge_body_is_refused_unread(web_form, website):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    big = SimpleUploadedFile("cv.pdf", b"x" * (65 * 1024), content_type="application/pdf")
+    response = post(website, web_form, {**fill(web_form, email="ada@example.com"), "cv": big})
+    assert response.status_code == 413
+    assert "too large" in response.content.decode()
+    assert not Lead.objects.exists()
