@@ -29,6 +29,10 @@ _MARKETING_MOVES = {
 _SERVICE_MOVES = {(Stage.CUSTOMER, Stage.SERVICE_QUALIFIED)}
 
 
+def sees_every_lead(user) -> bool:
+    return has_role(user, Role.MARKETING, Role.SERVICE)
+
+
 def visible_leads(user) -> QuerySet[Lead]:
     """The leads a user may open: sales sees the queue (unowned sales-stage leads) and its own."""
     leads = Lead.objects.all()

@@ -117,8 +117,12 @@ def open_handoffs_by_age(*, now: datetime | None = None) -> dict:
     return {"total": counts["total"], "overdue": counts["overdue"], "rows": rows, "kinds": kinds}
 
 
-def recent_stage_changes(*, limit: int = 15) -> QuerySet[StageChange]:
-    return StageChange.objects.select_related("lead", "actor").order_by("-created_at", "-id")[:limit]
+def recent_stage_changes(*, leads: QuerySet[Lead] | None = None, limit: int = 15) -> QuerySet[StageChange]:
+    """The latest moves; of `leads` only when given (the leads a rep may open)."""
+    changes = StageChange.objects.select_related("lead", "actor")
+    if leads is not None:
+        changes = changes.filter(lead__in=leads)
+    return changes.order_by("-created_at", "-id")[:limit]
 
 
 # ---- Tiles ---------------------------------------------------------------------------------
@@ -286,9 +290,10 @@ def service_tiles(*, user, now: datetime | None = None) -> list[Tile]:
 # ---- Search --------------------------------------------------------------------------------
 
 
-def lead_search(*, query: str, limit: int = 25) -> QuerySet[Lead]:
-    """Leads whose name, email or company contains every word of the query, newest first."""
-    leads = Lead.objects.select_related("owner")
+def lead_search(*, query: str, leads: QuerySet[Lead] | None = None, limit: int = 25) -> QuerySet[Lead]:
+    """Leads (of `leads`: those the user may open) whose name, email or company contains every word
+    of the query, newest first."""
+    leads = (Lead.objects.all() if leads is None else leads).select_related("owner")
     words = query.split()[:5]
     if not words:
         return leads.none()

@@ -1,7 +1,7 @@
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
-from . import selectors
+from . import policy, selectors
 from .roles import Role, primary_role
 
 TILE_SETS = {
@@ -32,7 +32,9 @@ def home(request):
             "stage_counts": counts,
             "chart": selectors.pipeline_chart(counts),
             "handoff_ages": selectors.open_handoffs_by_age(),
-            "recent_changes": selectors.recent_stage_changes(),
+            "recent_changes": selectors.recent_stage_changes(
+                leads=None if policy.sees_every_lead(request.user) else policy.visible_leads(request.user)
+            ),
         },
     )
 
@@ -40,5 +42,7 @@ def home(request):
 @login_required
 def search(request):
     query = request.GET.get("q", "").strip()
-    results = list(selectors.lead_search(query=query)) if query else []
+    # Only leads the user may open: a rep does not learn the names of another rep's leads here.
+    visible = policy.visible_leads(request.user)
+    results = list(selectors.lead_search(query=query, leads=visible)) if query else []
     return render(request, "leads/search.html", {"search_query": query, "results": results})

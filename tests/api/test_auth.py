@@ -110,3 +110,39 @@ def test_the_admin_creates_a_key_shows_it_once_and_revokes(client, admin_user):
     assert hash_key(raw_key) == key.key_hash
     response = client.post("/admin/leads/apikey/", {"action": "revoke", "_selected_action": [key.pk]}, follow=True)
     assert ApiKey.objects.get().revoked_at is not None
+
+
+def test_the_secret_is_compared_in_constant_time(read_client, monkeypatch):
+    """The stored hash and the presented key's hash go through hmac.compare_digest, never ==."""
+    import hmac
+
+    from leads.api import auth
+
+    seen = []
+    real_compare = hmac.compare_digest
+
+    def spy(a, b):
+        seen.append((a, b))
+        return real_compare(a, b)
+
+    monkeypatch.setattr(auth.hmac, "compare_digest", spy)
+    assert read_client.get(URL).status_code == 200
+    assert seen == [(read_client.api_key.key_hash, hash_key(read_client.raw_key))]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {read_client.api_key.prefix}_guess")
+    assert_error(client.get(URL), 401)
+    assert seen[-1] == (read_client.api_key.key_hash, hash_key(f"{read_client.api_key.prefix}_guess"))
+
+
+def test_a_key_anywhere_but_the_header_authenticates_nobody(read_client):
+    """Under a name we do not list, a key in the URL or the body is just data: still 401."""
+    client = APIClient()
+    assert_error(client.get(f"{URL}?x={read_client.raw_key}"), 401, "not_authenticated")
+    assert_error(client.post("/api/v1/leads/", {"api_key": read_client.raw_key}, format="json"), 401)
+
+
+def test_a_key_revoked_in_the_admin_is_refused_on_the_next_request(read_client, client, admin_user):
+    assert read_client.get(URL).status_code == 200
+    client.force_login(admin_user)
+    client.post("/admin/leads/apikey/", {"action": "revoke", "_selected_action": [read_client.api_key.pk]})
+    assert_error(read_client.get(URL), 401, "authentication_failed")
