@@ -6,8 +6,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 # Swagger UI comes from its CDN; the split view serves its start-up script from our origin (the
 # plain view inlines it), so only this page widens the Content-Security-Policy, and only to the CDN.
 SWAGGER_CDN = "https://cdn.jsdelivr.net"
+# The page itself is public and needs no credentials: an API key sent with it is not looked at
+# (the page's template, rendered for a key's principal, is for people).
 api_docs = csp_update({"script-src": [SWAGGER_CDN], "style-src": [SWAGGER_CDN], "img-src": [SWAGGER_CDN]})(
-    SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+    SpectacularSwaggerSplitView.as_view(url_name="api-schema", authentication_classes=[])
 )
 
 urlpatterns = [
