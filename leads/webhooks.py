@@ -133,10 +133,18 @@ def webhook_event_emit(*, event: str, data: dict, endpoints: list[WebhookEndpoin
 
 
 def _enqueue(delivery_ids: list[int], countdown: float = 0) -> None:
+    """Queue the deliveries' tasks. Never raises when the broker is down (this runs after the commit
+    of a claim or a move): the deliveries wait in the outbox, due, and the sweeper queues them once
+    the broker is back."""
     from .data_tasks import webhook_deliver_task
 
-    for delivery_id in delivery_ids:
-        webhook_deliver_task.apply_async((delivery_id,), countdown=countdown or None)
+    try:
+        for delivery_id in delivery_ids:
+            webhook_deliver_task.apply_async((delivery_id,), countdown=countdown or None)
+    except Exception:
+        if webhook_deliver_task.app.conf.task_always_eager:
+            raise  # run in-process: a bug to see, not a broker outage
+        logger.warning("Could not queue %s webhook deliveries; the sweeper will", len(delivery_ids), exc_info=True)
 
 
 def _lead_data(lead: Lead) -> dict:

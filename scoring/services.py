@@ -226,8 +226,6 @@ def ruleset_publish(*, ruleset_id: int, user=None) -> RescoreJob:
     Ingestion never waits for the rescore: it runs chunk by chunk in a Celery task, and until it
     reaches a lead, the drain already scores that lead's new events with the new version.
     """
-    from .tasks import rescore_task
-
     with transaction.atomic():
         draft = RuleSet.objects.select_for_update().get(pk=ruleset_id)
         if not draft.is_draft:
@@ -248,7 +246,7 @@ def ruleset_publish(*, ruleset_id: int, user=None) -> RescoreJob:
             total=Lead.objects.count(),
             created_by=user if getattr(user, "pk", None) else None,
         )
-        transaction.on_commit(lambda: rescore_task.delay(job.pk))
+        transaction.on_commit(lambda: _enqueue_rescore(job.pk))
     logger.info("Published rule set v%s; rescore job %s for %s leads", version, job.pk, job.total)
     return job
 
@@ -500,6 +498,20 @@ def _release_nudge_key() -> None:
         logger.warning("Could not clear the scoring nudge key", exc_info=True)
 
 
+def _enqueue_rescore(job_id: int) -> None:
+    """Queue a rescore job's task after its commit. Never raises: with the broker down the request
+    that published or started the job still succeeds, and the sweeper starts the job's task once
+    the broker is back (a running job nobody advanced: selectors.rescore_jobs_stalled)."""
+    from .tasks import rescore_task
+
+    try:
+        rescore_task.delay(job_id)
+    except Exception:
+        if rescore_task.app.conf.task_always_eager:
+            raise  # run in-process: a bug to see, not a broker outage
+        logger.warning("Could not queue rescore job %s; the sweeper will start it", job_id, exc_info=True)
+
+
 # --- Rescoring many leads -------------------------------------------------------------------
 
 
@@ -513,8 +525,6 @@ def _rescore_queryset(reason: str):
 
 def rescore_job_start(*, reason: str = RescoreReason.MANUAL, user=None) -> RescoreJob:
     """Rescore leads with the published rule set in the background (decay refresh, on request)."""
-    from .tasks import rescore_task
-
     ruleset = ruleset_ensure_published()
     with transaction.atomic():
         job = RescoreJob.objects.create(
@@ -523,7 +533,7 @@ def rescore_job_start(*, reason: str = RescoreReason.MANUAL, user=None) -> Resco
             total=_rescore_queryset(reason).count(),
             created_by=user if getattr(user, "pk", None) else None,
         )
-        transaction.on_commit(lambda: rescore_task.delay(job.pk))
+        transaction.on_commit(lambda: _enqueue_rescore(job.pk))
     return job
 
 

@@ -171,7 +171,7 @@ def _service_env(broker_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def _use_broker(app, broker_url: str) -> None:
+def use_broker(app, broker_url: str) -> None:
     """Point the in-process Celery app at the test broker (dropping pooled connections)."""
     app.conf.broker_url = broker_url
     app.conf.task_always_eager = False
@@ -190,7 +190,7 @@ def live_celery_worker(transactional_db):
     broker_url = worker_broker_url()
     redis.Redis.from_url(broker_url).flushdb()
     saved = (app.conf.broker_url, app.conf.task_always_eager)
-    _use_broker(app, broker_url)
+    use_broker(app, broker_url)
     worker = LiveProcess(
         [
             "worker",
@@ -210,7 +210,7 @@ def live_celery_worker(transactional_db):
         yield worker
     finally:
         worker.stop()
-        _use_broker(app, saved[0])
+        use_broker(app, saved[0])
         app.conf.task_always_eager = saved[1]
 
 
