@@ -17,7 +17,7 @@ from leads.services import lead_claim, lead_transition
 from scoring import selectors, services
 from scoring.models import RescoreStatus
 from tests.factories import LeadFactory
-from tests.live_services import use_broker, free_port
+from tests.live_services import free_port, use_broker
 
 # A request must not wait on the broker: its connect and publish give up within ~2 s (settings).
 NO_WAITING_SECONDS = 3
