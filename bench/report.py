@@ -161,7 +161,6 @@ def write_report(run: Run, path: Path, seed_info, load_start, load_end, started_
         f"{'reused, seeded' if seed_info.reused else 'seeded'} in {seed_info.seconds:.0f} s), plus what the runs add.",
         "",
         "## Figures",
-        "",
     ]
     section = None
     for figure in run.figures:
@@ -173,17 +172,18 @@ def write_report(run: Run, path: Path, seed_info, load_start, load_end, started_
         details = "; ".join(text for text in (baseline, figure.note) if text)
         lines.append(f"| {figure.name} | {figure.formatted()} | {figure.target} | {figure.verdict} | {details} |")
     missed = [figure for figure in run.figures if figure.met is False]
-    lines += ["", "## Summary", ""]
     targets = [figure for figure in run.figures if figure.met is not None]
-    lines.append(
-        f"{len(targets) - len(missed)} of {len(targets)} targets met."
-        + (
-            " Missed: "
-            + "; ".join(f"{f.section.split(' (')[0]}: {f.name} ({f.formatted()}, target {f.target})" for f in missed)
-            if missed
-            else ""
-        )
-    )
+    lines += ["", "## Summary", "", f"{len(targets) - len(missed)} of {len(targets)} targets met."]
+    if missed:
+        lines += ["", "Missed:", ""]
+        lines += [f"- {f.section.split(' (')[0]}: {f.name}: {f.formatted()} (target {f.target})" for f in missed]
+    if load_start[0] > m["cores"] or load_end[0] > m["cores"]:
+        lines += [
+            "",
+            f"The machine was busy (load average {load_start[0]:.1f} at the start, {load_end[0]:.1f} at the end, on "
+            f"{m['cores']} cores): throughput and latency are lower than on an idle machine. The ratios to the "
+            "baselines of the same run, and the server CPU per request, depend much less on the neighbours.",
+        ]
     if args.scale != 1:
         lines += ["", f"At scale {args.scale:g} the figures are indicative only: the targets are for 1,000,000 leads."]
     lines += ["", "## Time of each step", "", "| step | seconds |", "|---|---|"]
