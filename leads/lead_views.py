@@ -20,11 +20,13 @@ from . import lead_selectors as selectors
 from . import marketing_selectors, policy
 from .exceptions import LeadError, NotPermitted
 from .forms import LeadProfileForm, MoveForm, MqlFilterForm, NoteForm
+from .handoffs import lead_close_won
 from .marketing_services import lead_update_profile, note_add
 from .models import Lead
 from .roles import Role, has_role
-from .services import lead_transition
-from .stages import get_move, stage_label
+from .sales_selectors import offered_to_another
+from .services import lead_transition, offer_refusal
+from .stages import SALES_STAGES, MoveKind, get_move, stage_label
 
 
 def _visible_lead(request, lead_id: int) -> Lead:
@@ -44,6 +46,7 @@ def _render(request, lead: Lead, *, status: int = 200, **overrides):
     can_edit = policy.why_not_edit_profile(request.user, lead) is None
     moves = selectors.allowed_moves(user=request.user, lead=lead)
     context = {
+        **_header_action(request.user, lead, moves),
         "lead": lead,
         "path": selectors.stage_path(lead, selectors.stages_reached(lead=lead)),
         "card": selectors.score_card(lead),
@@ -54,13 +57,43 @@ def _render(request, lead: Lead, *, status: int = 200, **overrides):
         "profile_form": LeadProfileForm(instance=lead) if can_edit else None,
         "note_form": NoteForm(),
         "moves": moves,
-        "primary_move": moves[0] if moves and not moves[0].requires_reason else None,
         "move_error": None,
         "back_url": _back_url(request),
         **_list_neighbours(request, lead),
     }
     context.update(overrides)
     return render(request, "leads/lead_detail.html", context, status=status)
+
+
+def _header_action(user, lead: Lead, moves: list) -> dict:
+    """The header's one primary action (UX.md screen 4): Claim for a lead waiting in the sales queue
+    (or why this rep may not: routing offered it to a colleague), Close as customer for its owner
+    (a confirmation, no reason asked: leads.stages asks one only of recycle, disqualify and reopen),
+    else the first forward move that needs no reason."""
+    handoff = selectors.open_handoff(lead=lead)
+    claim_refusal = ""
+    if handoff is not None and policy.why_not_claim(user, lead) is None:
+        if offered_to_another(handoff, user):
+            claim_refusal = offer_refusal(handoff)
+        return {
+            "queue_handoff": handoff,
+            "claim_handoff": None if claim_refusal else handoff,
+            "claim_refusal": claim_refusal,
+            "close_move": None,
+            "primary_move": None,
+            "win_move": next((move for move in moves if move.kind == MoveKind.WIN), None),
+        }
+    close_move = next((move for move in moves if move.kind == MoveKind.WIN), None)
+    others = [move for move in moves if move.kind != MoveKind.WIN]
+    primary = None if close_move or not others or others[0].requires_reason else others[0]
+    return {
+        "queue_handoff": handoff,
+        "claim_handoff": None,
+        "claim_refusal": "",
+        "close_move": close_move,
+        "primary_move": primary,
+        "win_move": close_move,
+    }
 
 
 def _back_url(request) -> str:
@@ -106,7 +139,7 @@ def lead_profile_update(request, lead_id: int):
     refusal = policy.why_not_edit_profile(request.user, lead)
     if refusal:
         messages.error(request, refusal)
-        return redirect(reverse("lead-detail", args=[lead.pk]) + "#profile")
+        return _render(request, lead, status=403)  # refused: 403, with the reason on the page
     form = LeadProfileForm(request.POST, instance=Lead.objects.get(pk=lead.pk))
     if not form.is_valid():
         return _render(request, lead, status=422, profile_form=form)
@@ -143,14 +176,20 @@ def lead_move(request, lead_id: int):
     target = form.cleaned_data["to_stage"]
     reason = form.cleaned_data["reason"].strip()
     error = None
+    status = 409  # a conflict with the lead's state; 403 when the role may not make the move
     refusal = policy.why_not_move(request.user, lead, target)
     move = get_move(lead.stage, target)
     if refusal:
-        error = refusal
+        error, status = refusal, 403
     elif move is not None and move.requires_reason and not reason:
         error = f"Say why you move this lead to {stage_label(target)}: the reason is kept in its history."
     else:
         try:
+            if move is not None and move.kind == MoveKind.WIN and lead.stage in SALES_STAGES:
+                # Closing as customer has its own door (it tells service what became of an upgrade).
+                lead_close_won(lead_id=lead.pk, user=request.user, reason=reason)
+                messages.success(request, f"{lead} is a customer now.")
+                return redirect("lead-detail", lead_id=lead.pk)
             # expected_stage: a move chosen on a page that was already out of date is refused.
             lead_transition(
                 lead_id=lead.pk,
@@ -161,11 +200,12 @@ def lead_move(request, lead_id: int):
             )
         except LeadError as refused:
             error = refused.message
+            status = 403 if isinstance(refused, NotPermitted) else 409
     if error:
         lead.refresh_from_db()
         # Beside its button when the page shows that move; otherwise at the top of the actions.
         shown = any(move.target == target for move in selectors.allowed_moves(user=request.user, lead=lead))
         error = {"target": target if shown else "", "message": error, "reason": reason}
-        return _render(request, lead, status=409, move_error=error)
+        return _render(request, lead, status=status, move_error=error)
     messages.success(request, f"Moved to {stage_label(target)}.")
     return redirect("lead-detail", lead_id=lead.pk)

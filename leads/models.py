@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from .stages import STAGE_CHOICES, Stage
 
@@ -172,6 +173,9 @@ class Handoff(models.Model):
     offered_to = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Only that rep (or an admin) may claim it until then; past it any rep may. Empty with an
+    # offer: no SLA deadline, the offer stands until the rep passes it back.
+    offered_until = models.DateTimeField(null=True, blank=True)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -395,6 +399,9 @@ class UpgradeFlag(models.Model):
     wants = models.CharField(max_length=200)
     urgency = models.CharField(max_length=10, choices=UpgradeUrgency.choices, default=UpgradeUrgency.MEDIUM)
     note = models.TextField(blank=True)
+    # The customer agreed to be contacted by sales (asked by the service rep before flagging).
+    # False on flags made before this was recorded.
+    contact_consent = models.BooleanField(default=False)
     handoff = models.OneToOneField(Handoff, null=True, on_delete=models.SET_NULL, related_name="upgrade_flag")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -647,3 +654,102 @@ class ImportRowError(models.Model):
 
     def __str__(self) -> str:
         return f"Import {self.job_id} line {self.line}: {self.reason}"
+
+
+class AuditAction(models.TextChoices):
+    LOGIN = "login", "Logged in"
+    LOGIN_FAILED = "login_failed", "Login failed"
+    API_KEY_CREATED = "api_key_created", "API key created"
+    API_KEY_REVOKED = "api_key_revoked", "API key revoked"
+    LEAD_MOVED = "lead_moved", "Lead moved"
+    LEAD_CLAIMED = "lead_claimed", "Lead claimed"
+    LEAD_RELEASED = "lead_released", "Lead released"
+    LEADS_MERGED = "leads_merged", "Leads merged"
+    RULESET_PUBLISHED = "ruleset_published", "Scoring rules published"
+    PERSON_ERASED = "person_erased", "Person erased"
+
+
+class AuditEntry(models.Model):
+    """Who did what, when: one row per security- or pipeline-relevant action (leads/audit.py).
+
+    Written in the same transaction as the action it records. It holds no personal data of a
+    lead (ids and stages, never a name or an email), so it is kept when a person is erased; the
+    target is a plain id, not a foreign key, for the same reason. The actor's username is a
+    snapshot: the row still says who it was after the user is renamed or deleted.
+    """
+
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # A username, "api key lk_1a2b3c4d", "scoring", or the username a failed login tried.
+    actor_label = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=40, choices=AuditAction.choices)
+    target_type = models.CharField(max_length=30, blank=True)
+    target_id = models.BigIntegerField(null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
+        # The audit page lists newest first with a keyset on (at, id), filtered by action or actor.
+        indexes = [
+            models.Index(fields=["-at", "-id"], name="auditentry_at_idx"),
+            models.Index(fields=["action", "-at", "-id"], name="auditentry_action_at_idx"),
+            models.Index(fields=["actor_label", "-at", "-id"], name="auditentry_actor_at_idx"),
+            models.Index(fields=["target_type", "target_id"], name="auditentry_target_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_label or '-'} {self.action}"
+
+
+class BulkMoveStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+
+
+class BulkMoveJob(models.Model):
+    """A bulk move of every lead matching the MQL list's filters, too many to move in a request:
+    run in the background by leads.bulk_jobs, chunk by chunk, each lead through lead_transition."""
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=20)
+    to_stage = models.CharField(max_length=20, choices=STAGE_CHOICES)
+    reason = models.TextField(blank=True)
+    query = models.CharField(max_length=2000, blank=True, help_text="The list's filters, as in its URL.")
+    status = models.CharField(max_length=10, choices=BulkMoveStatus.choices, default=BulkMoveStatus.QUEUED)
+    total = models.PositiveIntegerField(default=0, help_text="Leads matching when it started.")
+    done = models.PositiveIntegerField(default=0)
+    moved = models.PositiveIntegerField(default=0)
+    skipped = models.JSONField(default=dict, help_text="{reason: count}")
+    failed = models.JSONField(default=dict, help_text="{error: count}")
+    # Keyset cursor, written in the same transaction as each move: a rerun continues after it.
+    last_lead_id = models.BigIntegerField(default=0)
+    # The run holding the job: a second run of the task finds the lease taken and stops.
+    lease_token = models.CharField(max_length=32, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Bulk {self.action} {self.pk} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == BulkMoveStatus.DONE:
+            return 100
+        return min(100, int(100 * self.done / self.total)) if self.total else 0
+
+    @property
+    def skipped_count(self) -> int:
+        return sum(self.skipped.values())
+
+    @property
+    def failed_count(self) -> int:
+        return sum(self.failed.values())

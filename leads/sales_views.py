@@ -111,7 +111,7 @@ def claim(request, handoff_id: int):
         message = _claimed_by_text(lead) if lead.owner_id not in (None, request.user.pk) else error.message
         if lead.owner_id == request.user.pk:
             message = "You already own this lead."
-        context.update(lead=lead, message=message)
+        context.update(lead=lead, message=message if message.endswith(".") else f"{message}.")
         if not request.htmx:
             messages.error(request, message)
             return redirect("sales-queue")
@@ -120,6 +120,19 @@ def claim(request, handoff_id: int):
         messages.success(request, f"You claimed {lead}.")
         return redirect(lead_url(lead.pk) or "sales-my-leads")
     return render(request, "leads/sales_queue_row_claimed.html", context)
+
+
+@login_required
+@require_POST
+def pass_offer(request, handoff_id: int):
+    """A rep passes on a lead routing offered them: it goes back to the whole team's queue."""
+    handoff = get_object_or_404(Handoff.objects.select_related("lead"), pk=handoff_id)
+    try:
+        _refuse_unless_sales(request)
+        handoffs.handoff_decline_offer(handoff_id=handoff.pk, user=request.user)
+    except LeadError as error:
+        return _refused(request, error, handoff.lead)
+    return _done(request, handoff.lead, f"{handoff.lead} is back in the team's queue.", fallback=reverse("sales-queue"))
 
 
 @login_required
@@ -179,8 +192,10 @@ def next_step(request, lead_id: int):
 
 
 def _refused(request, error: LeadError, lead: Lead):
+    if isinstance(error, NotPermitted) and not request.htmx:
+        return _forbidden(request, error)  # a refusal is a 403 with or without JavaScript
     status = 403 if isinstance(error, NotPermitted) else 409
-    if error.code in {"reason_required", "invalid_input"}:
+    if error.code in {"reason_required", "invalid_input", "consent_required"}:
         status = 400
     if request.htmx:
         return render(request, "leads/sales_refusal.html", {"message": error.message, "lead": lead}, status=status)

@@ -7,8 +7,9 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from . import webhooks
-from .exceptions import AlreadyClaimed, ReasonRequired, TransitionNotAllowed
+from .exceptions import AlreadyClaimed, OfferedToAnotherRep, ReasonRequired, TransitionNotAllowed
 from .models import EngagementEvent, Handoff, HandoffKind, HandoffStatus, Lead, StageChange, Team
+from .sales_selectors import offer_open_to
 from .signals import events_stored, lead_stage_changed
 from .stages import MARKETING_STAGES, SALES_STAGES, Stage, get_move, stage_label
 
@@ -107,6 +108,7 @@ def lead_transition(
             )
             handoff_opened(handoff=handoff)
 
+        webhooks.webhook_stage_changed(lead=lead, change=change, opened=handoff)  # outbox rows, same transaction
         transaction.on_commit(lambda: lead_stage_changed.send(sender=Lead, lead_id=lead.pk, change_id=change.pk))
     return TransitionResult(lead=lead, change=change, handoff=handoff)
 
@@ -117,12 +119,22 @@ def _display_name(user) -> str:
     return user.get_full_name() or user.get_username()
 
 
+def offer_refusal(handoff: Handoff) -> str:
+    """Why a rep may not claim a handoff routing offered to a colleague, and until when."""
+    who = _display_name(handoff.offered_to)
+    if handoff.offered_until is None:
+        return f"Offered to {who} by routing, with no deadline: {who} may claim it or pass it back to the queue."
+    return f"Offered to {who} until {timezone.localtime(handoff.offered_until):%Y-%m-%d %H:%M %Z}."
+
+
 def lead_claim(*, lead_id: int, user) -> Handoff:
     """A rep takes a lead from the sales queue. Exactly one of many concurrent claims wins.
 
     The claim is a conditional UPDATE of the open handoff: one statement changes it from open to
     accepted; every other sees a row count of 0 and is refused with who was first. Nothing is
-    written for a refused claim.
+    written for a refused claim. A handoff routing offered to another rep is refused until that
+    offer lapses (its offered_until), except to an admin; the condition is part of the same UPDATE,
+    so a sweep re-offering it at the same moment cannot slip a claim past it.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -132,10 +144,19 @@ def lead_claim(*, lead_id: int, user) -> Handoff:
         handoff = Handoff.objects.filter(lead_id=lead_id, status=HandoffStatus.OPEN).first()
         won = 0
         if handoff is not None:
-            won = Handoff.objects.filter(pk=handoff.pk, status=HandoffStatus.OPEN).update(
-                status=HandoffStatus.ACCEPTED, decided_by=user, decided_at=now
+            won = (
+                Handoff.objects.filter(pk=handoff.pk, status=HandoffStatus.OPEN)
+                .filter(offer_open_to(user, now))
+                .update(status=HandoffStatus.ACCEPTED, decided_by=user, decided_at=now)
             )
         if won != 1:
+            still_open = (
+                Handoff.objects.select_related("offered_to").filter(pk=handoff.pk, status=HandoffStatus.OPEN).first()
+                if handoff is not None
+                else None
+            )
+            if still_open is not None and still_open.offered_to_id not in (None, user.pk):
+                raise OfferedToAnotherRep(offer_refusal(still_open))
             if lead.owner_id == user.pk:
                 raise AlreadyClaimed("You have already claimed this lead.")
             if lead.owner_id is not None:

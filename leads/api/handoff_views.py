@@ -5,13 +5,14 @@ People only (a session or a personal token): these are a rep's actions, not an i
 """
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from .. import handoffs, policy, sales_selectors
 from ..exceptions import AlreadyClaimed, NotPermitted
-from ..models import Handoff, HandoffStatus, Lead, Notification, UpgradeUrgency
+from ..marketing_services import note_add
+from ..models import Handoff, HandoffStatus, Lead, Note, NoteKind, Notification, UpgradeFlag, UpgradeUrgency
 from ..roles import Role
 from ..services import lead_claim
 from . import schema as docs
@@ -30,14 +31,30 @@ def _refuse(reason: str | None) -> None:
 class QueueItemSerializer(HandoffSerializer):
     lead = LeadListSerializer(read_only=True)
     sla_breached_at = serializers.DateTimeField(read_only=True)
+    offered_to = serializers.SerializerMethodField(help_text="The rep routing offered it to, if any.")
+    offered_until = serializers.DateTimeField(
+        read_only=True, help_text="Only that rep (or an admin) may claim it until then; null: no deadline."
+    )
     offered_to_me = serializers.SerializerMethodField()
 
     class Meta(HandoffSerializer.Meta):
-        fields = [*HandoffSerializer.Meta.fields, "sla_breached_at", "offered_to_me", "lead"]
+        fields = [
+            *HandoffSerializer.Meta.fields,
+            "sla_breached_at",
+            "offered_to",
+            "offered_until",
+            "offered_to_me",
+            "lead",
+        ]
         read_only_fields = fields
 
+    def get_offered_to(self, handoff) -> str | None:
+        user = handoff.offered_to
+        return (user.get_full_name() or user.get_username()) if user else None
+
     def get_offered_to_me(self, handoff) -> bool:
-        return handoff.offered_to_id is not None
+        request = self.context.get("request")
+        return request is not None and handoff.offered_to_id == request.user.pk
 
 
 class QueuePageSerializer(serializers.Serializer):
@@ -61,7 +78,8 @@ class SalesQueueView(ApiView):
     )
     def get(self, request):
         page = sales_selectors.queue_page(user=request.user, cursor=request.query_params.get("cursor", ""))
-        return Response({"results": QueueItemSerializer(page.rows, many=True).data, "next_cursor": page.next_cursor})
+        rows = QueueItemSerializer(page.rows, many=True, context={"request": request}).data
+        return Response({"results": rows, "next_cursor": page.next_cursor})
 
 
 class MyLeadSerializer(LeadListSerializer):
@@ -113,7 +131,9 @@ class HandoffAcceptView(ApiView):
         summary="Accept (claim) a handoff from the queue",
         description=(
             "Of many concurrent accepts exactly one wins; the others get a 409 naming who was first. A handoff "
-            "that is no longer open is a 409 too: it never takes the lead's newer handoff."
+            "that is no longer open is a 409 too: it never takes the lead's newer handoff. A handoff routing offered "
+            'to another rep is a 409 `offered_to_another_rep` ("Offered to <rep> until <time>") until that offer '
+            "lapses; an admin may accept it all the same."
         ),
         request=None,
         tags=["sales"],
@@ -130,6 +150,28 @@ class HandoffAcceptView(ApiView):
         return Response(_lead_out(handoff.lead_id))
 
 
+class HandoffPassView(ApiView):
+    access = {"POST": (WRITE, SALES, True)}
+    serializer_class = None
+
+    @extend_schema(
+        operation_id="handoffs_pass",
+        summary="Pass on a handoff routing offered you",
+        description=(
+            "The offer ends and the handoff waits in the whole team's queue. A 409 when it is not (or no longer) "
+            "offered to you."
+        ),
+        request=None,
+        tags=["sales"],
+        responses={200: QueueItemSerializer, 404: docs.E404, 409: docs.E409_MOVE, **docs.READ_ERRORS},
+    )
+    def post(self, request, pk: int):
+        handoff = get_object_or_404(Handoff, pk=pk)
+        handoffs.handoff_decline_offer(handoff_id=handoff.pk, user=request.user)
+        handoff = Handoff.objects.select_related("lead", "lead__owner", "offered_to").get(pk=handoff.pk)
+        return Response(QueueItemSerializer(handoff, context={"request": request}).data)
+
+
 class RejectInSerializer(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=handoffs.RejectOutcome.CHOICES)
     reason = serializers.CharField(max_length=2000)
@@ -141,7 +183,7 @@ class LeadActionView(ApiView):
     access = {"POST": (WRITE, SALES, True)}
 
     def visible_lead_and_data(self, request, pk: int) -> tuple[Lead, dict]:
-        serializer = self.get_serializer(data=request.data or {})
+        serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         lead = self.lead_or_404(pk)
         check_can_view(request, lead)
@@ -168,7 +210,13 @@ class LeadRejectView(LeadActionView):
 
 
 class CloseInSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000, help_text="How it was won (plan, amount, what closed it).")
+    reason = serializers.CharField(
+        max_length=2000,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Optional: how it was won (plan, amount, what closed it), kept with the stage change.",
+    )
 
 
 class LeadCloseView(LeadActionView):
@@ -176,7 +224,7 @@ class LeadCloseView(LeadActionView):
 
     @extend_schema(
         operation_id="leads_close_won",
-        summary="Close a claimed lead as customer, with a reason",
+        summary="Close a claimed lead as customer",
         description="Only the rep who claimed the lead (or an admin) closes it; claim an unclaimed lead first.",
         tags=["sales"],
         responses={200: LeadActionOutSerializer, 404: docs.E404, 409: docs.E409_MOVE, **docs.WRITE_ERRORS},
@@ -212,11 +260,27 @@ class UpgradeInterestInSerializer(serializers.Serializer):
     wants = serializers.CharField(max_length=200)
     urgency = serializers.ChoiceField(choices=UpgradeUrgency.choices, default=UpgradeUrgency.MEDIUM)
     note = serializers.CharField(max_length=2000, allow_blank=True, required=False, default="")
+    consent = serializers.BooleanField(
+        help_text="Must be true: the customer agreed to be contacted by sales (stored on the flag)."
+    )
+
+    def validate_consent(self, value: bool) -> bool:
+        if value is not True:
+            raise serializers.ValidationError("Ask the customer first: sales contacts only customers who agreed to it.")
+        return value
+
+
+class UpgradeFlagSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = UpgradeFlag
+        fields = ["id", "wants", "urgency", "note", "contact_consent", "created_at"]
+        read_only_fields = fields
 
 
 class UpgradeInterestOutSerializer(serializers.Serializer):
     lead = LeadListSerializer()
     handoff = HandoffSerializer(allow_null=True)
+    flag = UpgradeFlagSerializer()
 
 
 class LeadUpgradeInterestView(LeadActionView):
@@ -226,17 +290,70 @@ class LeadUpgradeInterestView(LeadActionView):
     @extend_schema(
         operation_id="leads_flag_upgrade_interest",
         summary="Flag a customer's upgrade interest (service)",
-        description="The customer becomes service-qualified and a service -> sales handoff opens in the queue.",
+        description=(
+            "The customer becomes service-qualified and a service -> sales handoff opens in the queue. `consent` "
+            "must be true (the customer agreed to be contacted by sales): it is stored on the flag."
+        ),
         tags=["service"],
         responses={201: UpgradeInterestOutSerializer, 404: docs.E404, 409: docs.E409_MOVE, **docs.WRITE_ERRORS},
     )
     def post(self, request, pk: int):
         lead, data = self.visible_lead_and_data(request, pk)
         result = handoffs.upgrade_flag(
-            lead_id=lead.pk, user=request.user, wants=data["wants"], urgency=data["urgency"], note=data["note"]
+            lead_id=lead.pk,
+            user=request.user,
+            wants=data["wants"],
+            urgency=data["urgency"],
+            consent=data["consent"],
+            note=data["note"],
         )
-        body = {**_lead_out(lead.pk), "handoff": HandoffSerializer(result.handoff).data if result.handoff else None}
+        body = {
+            **_lead_out(lead.pk),
+            "handoff": HandoffSerializer(result.handoff).data if result.handoff else None,
+            "flag": UpgradeFlagSerializer(result.flag).data,
+        }
         return Response(body, status=201)
+
+
+# Described inline: a named enum component "KindEnum" would collide with the handoff's kind.
+@extend_schema_field({"type": "string", "enum": NoteKind.values, "default": NoteKind.NOTE.value})
+class NoteKindField(serializers.ChoiceField):
+    pass
+
+
+class NoteInSerializer(serializers.Serializer):
+    kind = NoteKindField(choices=NoteKind.choices, default=NoteKind.NOTE, help_text="note, call or email")
+    body = serializers.CharField(max_length=10000)
+
+
+class NoteOutSerializer(serializers.ModelSerializer):
+    author = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Note
+        fields = ["id", "kind", "body", "author", "created_at"]
+        read_only_fields = fields
+
+    def get_author(self, note) -> str | None:
+        user = note.author
+        return (user.get_full_name() or user.get_username()) if user else None
+
+
+class LeadNoteView(LeadActionView):
+    access = {"POST": (WRITE, EVERY_ROLE, True)}
+    serializer_class = NoteInSerializer
+
+    @extend_schema(
+        operation_id="leads_add_note",
+        summary="Add a note, or log a call or an email, on a lead's timeline",
+        description="Anyone who may see the lead. The note becomes the lead's last activity.",
+        tags=["leads"],
+        responses={201: NoteOutSerializer, 404: docs.E404, **docs.WRITE_ERRORS},
+    )
+    def post(self, request, pk: int):
+        lead, data = self.visible_lead_and_data(request, pk)
+        note = note_add(lead=lead, author=request.user, kind=data["kind"], body=data["body"])
+        return Response(NoteOutSerializer(note).data, status=201)
 
 
 class NotificationSerializer(serializers.ModelSerializer):
@@ -283,7 +400,7 @@ class NotificationsReadView(ApiView):
         responses={200: NotificationsOutSerializer, **docs.WRITE_ERRORS},
     )
     def post(self, request):
-        serializer = self.get_serializer(data=request.data or {})
+        serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         handoffs.notification_mark_read(user=request.user, notification_id=serializer.validated_data.get("id"))
         items, unread = sales_selectors.notifications_for(user=request.user, limit=50)
