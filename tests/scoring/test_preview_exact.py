@@ -197,3 +197,18 @@ def test_preview_summary_counts_what_the_engine_says(varied_leads):
     downs = sum(proposed < current for _, current, proposed, _ in by_engine.values())
     assert result["score_changes"] == {"up": ups, "down": downs, "same": len(leads) - ups - downs}
     assert result["proposed"]["median"] == sorted(total for _, _, total, _ in by_engine.values())[len(leads) // 2]
+
+
+def test_a_draft_without_rules_or_signals_scores_every_lead_zero(varied_leads):
+    leads, now = varied_leads
+    draft = services.ruleset_create_draft()
+    draft.engagement_rules.all().delete()
+    draft.fit_rules.all().delete()
+    services.ruleset_update(ruleset=draft, mql_threshold=1, pql_event_types=[], high_intent_event_types=[])
+
+    result = ruleset_preview(ruleset=draft, now=now)
+
+    assert result["leads"] == len(leads)
+    assert result["proposed"]["histogram"][1] == len(leads)  # every score in 0-9: all zero
+    assert result["proposed"]["mean"] == 0
+    assert result["newly"] == {"mql": 0, "sql": 0, "pql": 0}
