@@ -53,6 +53,7 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_ROWS = 500_000
 CHUNK_ROWS = 2_000
 SAMPLE_ROWS = 10
+MAX_COMPANY_SIZE = 10_000_000  # as the API's; a larger number would not fit the column either
 
 FULL_NAME = "full_name"  # a pseudo-field: split into first and last name
 IMPORTABLE_FIELDS = [
@@ -123,13 +124,13 @@ def decode(raw: bytes) -> tuple[str, str]:
         bom = ""
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
-            return raw.decode("utf-16"), "utf-16"
+            return _no_nul(raw.decode("utf-16")), "utf-16"
         except UnicodeDecodeError as exc:
             raise ImportFileError("The file says it is UTF-16 but is not.") from exc
     if b"\x00" in raw[:65536]:
         raise ImportFileError("This is not a text file (it contains NUL bytes): export it as CSV and try again.")
     try:
-        return raw.decode("utf-8"), bom or "utf-8"
+        return _no_nul(raw.decode("utf-8")), bom or "utf-8"
     except UnicodeDecodeError:
         pass
     # Not UTF-8 throughout: decode line by line, so UTF-8 lines stay right next to Latin-1 ones.
@@ -143,7 +144,15 @@ def decode(raw: bytes) -> tuple[str, str]:
             text_lines.append(line.decode("cp1252") if _is_cp1252(line) else line.decode("latin-1"))
     # Only ASCII lines read as UTF-8: the file is Windows-1252 (a superset of Latin-1's letters).
     name = "utf-8+windows-1252" if utf8_non_ascii else "windows-1252"
-    return "\n".join(text_lines), name
+    return _no_nul("\n".join(text_lines)), name
+
+
+def _no_nul(text: str) -> str:
+    """A NUL past the first 64 KB (or in UTF-16) would reach the database, which cannot store it."""
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise ImportFileError(f"Line {line} contains a NUL character, which cannot be stored: remove it and try again.")
+    return text
 
 
 def _is_cp1252(line: bytes) -> bool:
@@ -269,13 +278,16 @@ def _row_values(cells: list[str], mapping: list[str]) -> tuple[dict, str | None]
     values["email"] = email
     if values.get("country"):
         country = values["country"].upper()
-        if len(country) != 2 or not country.isalpha():
+        if len(country) != 2 or not (country.isascii() and country.isalpha()):
             return values, f"Country must be a two-letter ISO code, not {values['country'][:40]!r}."
         values["country"] = country
     if values.get("company_size"):
         size = values["company_size"].replace(",", "").replace(".", "").replace(" ", "")
-        if not size.isdigit():
-            return values, f"Company size must be a whole number, not {values['company_size'][:40]!r}."
+        if not (size.isascii() and size.isdigit()) or int(size) > MAX_COMPANY_SIZE:
+            return (
+                values,
+                f"Company size must be a whole number up to {MAX_COMPANY_SIZE:,}, not {values['company_size'][:40]!r}.",
+            )
         values["company_size"] = int(size)
     else:
         values.pop("company_size", None)

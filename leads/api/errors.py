@@ -167,7 +167,9 @@ def api_exception_handler(exc, context):
             break
     detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
     message = str(detail) if not isinstance(detail, dict | list) else _validation_message(_flatten(detail))
-    response.data = error_body(error_type, message)
+    # A value the database cannot store (leads.api.parsers.UnstorableInput) names its field.
+    field = getattr(exc, "field", None)
+    response.data = error_body(error_type, message, {field: [message]} if field else None)
     return response
 
 

@@ -8,10 +8,9 @@ from rest_framework import exceptions, parsers
 
 from .errors import PayloadTooLarge
 
-# A JSON escape of NUL (preceded by an even number of backslashes, so not the text "\\u0000"):
-# PostgreSQL stores neither NUL in text nor \u0000 in jsonb, so it is refused as bad input
-# instead of failing as a database error.
-JSON_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+# PostgreSQL stores neither NUL in text nor \u0000 in jsonb: a NUL anywhere in a body (a value or
+# a key) is refused as bad input, naming where it is, instead of failing as a database error.
+
 # Escapes of UTF-16 surrogates: valid JSON, but a lone one cannot be encoded as UTF-8.
 JSON_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
@@ -34,19 +33,48 @@ class LimitedJSONParser(parsers.JSONParser):
             raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
         if request is not None:
             request.raw_body = body  # the Idempotency-Key check hashes the body as received
-        # The substring test first: the regular expression alone costs ~18 ms on a 1,000-event batch.
-        if b"\\u0000" in body and JSON_NUL_ESCAPE.search(body):
-            raise exceptions.ParseError("JSON parse error - the NUL character (\\u0000) is not accepted.")
         try:
             data = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
         except (ValueError, RecursionError) as exc:
             raise exceptions.ParseError(f"JSON parse error - {exc}") from None
+        # The substring test first: walking a 1,000-event batch costs milliseconds.
+        if b"\\u0000" in body and (where := _nul_path(data)) is not None:
+            raise UnstorableInput(
+                f"JSON parse error - the NUL character (\\u0000) is not accepted (in {where}).", field=where
+            )
         if JSON_SURROGATE_ESCAPE.search(body):
             try:
                 json.dumps(data, ensure_ascii=False).encode("utf-8")
             except UnicodeEncodeError:
                 raise exceptions.ParseError("JSON parse error - lone UTF-16 surrogates are not accepted.") from None
         return data
+
+
+class UnstorableInput(exceptions.ParseError):
+    """Valid JSON that the database cannot store; `field` names where it is (a dotted path)."""
+
+    def __init__(self, detail: str, *, field: str):
+        super().__init__(detail)
+        self.field = field
+
+
+def _nul_path(value, path: str = "") -> str | None:
+    """The dotted path of the first NUL in a parsed JSON value (a key holding one is named escaped)."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = ((str(index), item) for index, item in enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        name = f"{path}.{key}" if path else key
+        if "\x00" in key:
+            return name.replace("\x00", "\\u0000")
+        if (found := _nul_path(item, name)) is not None:
+            return found
+    return None
 
 
 def _refuse_constant(name: str):

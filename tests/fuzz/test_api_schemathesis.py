@@ -104,7 +104,7 @@ def api_schema(db, settings, tmp_path):
     half = {"probability": 0.5}
     config = schemathesis.Config.from_dict(
         {
-            "seed": int(SEED) if SEED.isdigit() else None,
+            **({"seed": int(SEED)} if SEED.isdigit() else {}),
             "generation": {
                 "deterministic": SEED.isdigit(),
                 "max-examples": MAX_EXAMPLES,
