@@ -133,13 +133,16 @@ def bench_events(run: Run, server: Server, keys: dict) -> None:
     run.add(section, "server CPU per batch", result["server_cpu_ms_per_request"], "ms")
 
 
-def wait_for_scoring(timeout: float = 600) -> float:
-    """Let the worker score what the earlier runs left stale; seconds waited."""
+def wait_for_scoring(run: Run, before: str, timeout: float = 600) -> float:
+    """Let the worker score what the earlier runs left stale, so that `before` measures its own
+    work only; seconds waited (a backlog still there after `timeout` is noted in the report)."""
     from bench.scoring_bench import stale_count
 
     started = time.monotonic()
-    while stale_count() and time.monotonic() - started < timeout:
+    while (left := stale_count()) and time.monotonic() - started < timeout:
         time.sleep(0.2)
+    if left:
+        run.notes.append(f"- {left:,} leads were still waiting to be scored when {before} started.")
     return time.monotonic() - started
 
 
@@ -149,7 +152,7 @@ def bench_scoring(run: Run, server: Server, seed_info) -> None:
 
     from bench.scoring_bench import measure_latency, rss_mb, stale_count, time_drain
 
-    waited = wait_for_scoring()
+    waited = wait_for_scoring(run, "the scoring throughput")
     say(f"    the worker scored the earlier runs' leads ({waited:.0f}s)")
     section = "Scoring (one Celery worker process, solo pool)"
     # Throughput: mark a share of the seeded leads stale and time one worker draining them; their
@@ -188,13 +191,13 @@ def bench_scoring(run: Run, server: Server, seed_info) -> None:
         )
         if drain == "first":
             run.add(section, "first drain after seeding (scores settle, leads move)", rate, "events/s", note=note)
-            wait_for_scoring()
+            wait_for_scoring(run, "the second drain")
         else:
             run.add(
                 section, "events scored per second", rate, "events/s", target=">= 20,000", met=rate >= 20000, note=note
             )
             run.add(section, "leads scored per second", scored_leads / seconds, "leads/s")
-    wait_for_scoring()
+    wait_for_scoring(run, "the scoring latency")
 
     # Latency: a steady load through the app's own path (store, mark, nudge on commit), on the
     # leads the drains above scored (a seeded lead's first rescore may move it, which steady
@@ -281,7 +284,7 @@ def time_page(port: int, path: str, headers: dict, runs: int, workers: int) -> d
 def bench_lists(run: Run, server: Server, keys: dict, session_cookie: str) -> None:
     from leads.models import Lead
 
-    wait_for_scoring()
+    wait_for_scoring(run, "the list benchmarks")
     port, runs = server.port, run.args.list_runs
     total = Lead.objects.count()
     browser = {"Cookie": f"sessionid={session_cookie}"}
