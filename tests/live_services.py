@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -249,9 +250,12 @@ def private_servers_missing() -> str | None:
     return None
 
 
-def free_port(start: int) -> int:
-    """The first port from `start` on that nothing listens on and we can bind."""
-    for port in range(start, start + 200):
+def free_port(start: int | None = None) -> int:
+    """A port nothing listens on and we can bind: the first from `start` on, or a random one in
+    20000-29999 (outside Linux's ephemeral range), so that two fault-test sessions running at once
+    do not pick the same ports."""
+    candidates = range(start, start + 200) if start else random.sample(range(20_000, 30_000), 200)
+    for port in candidates:
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port))
@@ -272,7 +276,7 @@ class PrivatePostgres:
     """
 
     def __init__(self, port: int | None = None):
-        self.port = port or free_port(5433)
+        self.port = port or free_port()
         self.directory = Path(tempfile.mkdtemp(prefix="leadcrm-faults-pg-"))
         self.data = self.directory / "data"
         self.log_path = self.directory / "postgresql.log"
@@ -327,7 +331,7 @@ class PrivateRedis:
     """A redis-server of its own: no persistence, so a restart comes back empty, as after a crash."""
 
     def __init__(self, port: int | None = None):
-        self.port = port or free_port(6390)
+        self.port = port or free_port()
         self.log_path = Path(tempfile.mkstemp(prefix="leadcrm-faults-redis-", suffix=".log")[1])
         self.process: subprocess.Popen | None = None
 

@@ -1,6 +1,7 @@
 """A whole LeadCRM of its own for the fault tests: PostgreSQL, Redis, gunicorn, a Celery worker and
-beat, all subprocesses, on private servers (tests/live_services.py) that the tests may stop and
-restart without touching the shared ones. The test process talks to it as clients do (HTTP) and
+beat, all subprocesses, in production settings (DEBUG off, static files collected), on private
+servers (tests/live_services.py) that the tests may stop and restart without touching the shared
+ones. The test process talks to it as clients do (HTTP) and
 reads the outcome straight from its database.
 
 The stack is built once per session (initdb + migrate take a while) and every test gets it healthy:
@@ -12,6 +13,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -51,7 +53,8 @@ class FaultStack:
     def __init__(self):
         self.postgres = PrivatePostgres()
         self.redis = PrivateRedis()
-        self.web_port = free_port(8790)
+        self.web_port = free_port()
+        self.secret_key = secrets.token_urlsafe(48)
         self.api_key = ""
         self.web = self.worker = self.beat = None
         self.restarts: list[str] = []  # what the supervisor restarted, in order
@@ -61,12 +64,18 @@ class FaultStack:
     # --- processes ---
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in {"LEADCRM_TEST_BROKER_URL", "DEBUG"}}
+        """Production settings (DEBUG off), plain HTTP on 127.0.0.1 instead of behind a TLS proxy."""
+        env = {k: v for k, v in os.environ.items() if k != "LEADCRM_TEST_BROKER_URL"}
         env.update(
             {
                 "DATABASE_URL": self.postgres.url(DATABASE),
                 "REDIS_URL": self.redis.url,
                 "DJANGO_SETTINGS_MODULE": "leadcrm.settings",
+                "DEBUG": "0",
+                "SECRET_KEY": self.secret_key,
+                "ALLOWED_HOSTS": "127.0.0.1",
+                "SECURE_SSL_REDIRECT": "0",
+                "LEADCRM_VAR_DIR": str(self.postgres.directory / "var"),  # collected static files
                 "PYTHONUNBUFFERED": "1",
                 "LOG_LEVEL": "INFO",
                 "SCORING_SWEEP_SECONDS": "1",
@@ -102,6 +111,7 @@ class FaultStack:
         self.redis.start()
         self.sql_admin(f"CREATE DATABASE {DATABASE}")
         self.manage("migrate", "--noinput", "-v", "0")
+        self.manage("collectstatic", "--noinput", "-v", "0")  # the manifest DEBUG-off pages need
         self.api_key = self.manage("create_api_key", "faults", "--scope", "submit", "--scope", "read").strip()
         self.manage(
             "createsuperuser", "--noinput", "--username", "admin", "--email", "admin@faults.test",

@@ -29,7 +29,7 @@ def broker_down():
     from leadcrm.celery import app
 
     saved = app.conf.broker_url, app.conf.task_always_eager
-    use_broker(app, f"redis://127.0.0.1:{free_port(6470)}/0")
+    use_broker(app, f"redis://127.0.0.1:{free_port()}/0")
     yield
     use_broker(app, saved[0])
     app.conf.task_always_eager = saved[1]
