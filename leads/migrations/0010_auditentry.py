@@ -7,29 +7,59 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('leads', '0009_offer_deadline_flag_consent'),
+        ("leads", "0009_offer_deadline_flag_consent"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AuditEntry',
+            name="AuditEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('actor_label', models.CharField(blank=True, max_length=150)),
-                ('action', models.CharField(choices=[('login', 'Logged in'), ('login_failed', 'Login failed'), ('api_key_created', 'API key created'), ('api_key_revoked', 'API key revoked'), ('lead_moved', 'Lead moved'), ('lead_claimed', 'Lead claimed'), ('lead_released', 'Lead released'), ('leads_merged', 'Leads merged'), ('ruleset_published', 'Scoring rules published'), ('person_erased', 'Person erased')], max_length=40)),
-                ('target_type', models.CharField(blank=True, max_length=30)),
-                ('target_id', models.BigIntegerField(blank=True, null=True)),
-                ('detail', models.JSONField(blank=True, default=dict)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("actor_label", models.CharField(blank=True, max_length=150)),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("login", "Logged in"),
+                            ("login_failed", "Login failed"),
+                            ("api_key_created", "API key created"),
+                            ("api_key_revoked", "API key revoked"),
+                            ("lead_moved", "Lead moved"),
+                            ("lead_claimed", "Lead claimed"),
+                            ("lead_released", "Lead released"),
+                            ("leads_merged", "Leads merged"),
+                            ("ruleset_published", "Scoring rules published"),
+                            ("person_erased", "Person erased"),
+                        ],
+                        max_length=40,
+                    ),
+                ),
+                ("target_type", models.CharField(blank=True, max_length=30)),
+                ("target_id", models.BigIntegerField(blank=True, null=True)),
+                ("detail", models.JSONField(blank=True, default=dict)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'audit entries',
-                'ordering': ['-at', '-id'],
-                'indexes': [models.Index(fields=['-at', '-id'], name='auditentry_at_idx'), models.Index(fields=['action', '-at', '-id'], name='auditentry_action_at_idx'), models.Index(fields=['actor_label', '-at', '-id'], name='auditentry_actor_at_idx'), models.Index(fields=['target_type', 'target_id'], name='auditentry_target_idx')],
+                "verbose_name_plural": "audit entries",
+                "ordering": ["-at", "-id"],
+                "indexes": [
+                    models.Index(fields=["-at", "-id"], name="auditentry_at_idx"),
+                    models.Index(fields=["action", "-at", "-id"], name="auditentry_action_at_idx"),
+                    models.Index(fields=["actor_label", "-at", "-id"], name="auditentry_actor_at_idx"),
+                    models.Index(fields=["target_type", "target_id"], name="auditentry_target_idx"),
+                ],
             },
         ),
     ]

@@ -26,7 +26,7 @@ def test_the_main_pages_load_without_a_csp_violation(page, live_server, demo_dat
     login(page, "admin")
     links = page.locator("nav.sidenav a")
     urls = [links.nth(i).get_attribute("href") for i in range(links.count())]
-    assert "/sales/queue/" in urls and "/marketing/mqls/" in urls and "/scoring/" in urls
+    assert "/sales/queue/" in urls and "/marketing/mqls/" in urls and "/scoring/" in urls and "/audit/" in urls
     lead = Lead.objects.order_by("pk").first()
     urls += [f"/leads/{lead.pk}/", "/search/?q=a", "/imports/new/", "/notifications/read/"]
     visited = []
@@ -37,6 +37,9 @@ def test_the_main_pages_load_without_a_csp_violation(page, live_server, demo_dat
         page.wait_for_load_state("networkidle")
         visited.append(page.url)
     shot(page, "last-page")
+    page.goto(f"{live_server.url}/audit/")
+    assert page.locator("[data-testid=audit-row]").count() >= 1  # at least this admin's login
+    shot(page, "audit-log")
 
     assert len(visited) >= 12
     assert csp_violations(problems) == []
