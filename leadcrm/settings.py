@@ -64,6 +64,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that a lost database anywhere below answers 503 + Retry-After, not 500.
+    "leadcrm.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -249,12 +251,37 @@ else:
     CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
-# A killed worker must not lose its task: acknowledge after the work is done, requeue on loss.
+# A killed worker must not lose its task: acknowledge after the work is done (a task a SIGKILLed
+# worker was running stays unacknowledged in Redis), requeue at once when only a pool process dies,
+# and take one message at a time so a dying worker holds as few as possible.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
+# Redis hands an unacknowledged message to another worker after the visibility timeout, so it
+# must outlast the longest task and the longest countdown, or a task still running (or waiting
+# for its ETA in a worker) runs twice. The longest task is a 500,000-row import (about 2.5 minutes
+# measured in bench/README.md; allow 10x under load); the longest countdown is a webhook retry
+# (WEBHOOK_BACKOFF_MAX_SECONDS, 1 hour). Hence 75 minutes. Scoring does not wait for it: a drain
+# yields after 20 s, and the leads a lost drain was scoring are still marked stale in PostgreSQL,
+# so the beat sweeper (every SCORING_SWEEP_SECONDS) scores them; a lost scoring task costs nothing.
+#
+# The broker may be down: publishing happens after a commit, inside a web request, and must fail
+# within about 2 seconds instead of hanging the request (kombu's default is to retry a lost
+# connection for many seconds). Callers catch the error and log it; a sweeper redoes the work.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 75 * 60,
+    "max_retries": 1,  # connection attempts when a producer's connection is gone
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 10,  # longer than the worker's 1 s BRPOP poll
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+# The worker and beat themselves keep retrying the broker until it is back (without limit).
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TIMEZONE = TIME_ZONE
 # Tasks outside an app's tasks.py (autodiscover finds only those).
 CELERY_IMPORTS = ["leads.data_tasks"]
