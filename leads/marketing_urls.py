@@ -7,6 +7,7 @@ from . import lead_views, marketing_views, public_form_views
 urlpatterns = [
     path("marketing/mqls/", marketing_views.mql_list, name="mql-list"),
     path("marketing/mqls/bulk/", marketing_views.mql_bulk, name="mql-bulk"),
+    path("marketing/mqls/bulk/<int:job_id>/", marketing_views.mql_bulk_job, name="mql-bulk-job"),
     path("marketing/mqls/export.csv", marketing_views.mql_export, name="mql-export"),
     path("marketing/reports/", marketing_views.reports, name="marketing-reports"),
     path("marketing/forms/", marketing_views.forms_list, name="marketing-forms"),

@@ -9,15 +9,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import QueryDict
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
-from . import charts, public_forms, report_selectors
+from . import bulk_jobs, charts, public_forms, report_selectors
 from . import marketing_selectors as selectors
 from .exports import csv_response, csv_rows, leads_csv_response
 from .forms import (
+    BULK_ACTIONS,
     BULK_TARGETS,
     DEFAULT_SORT,
     DEFAULT_STAGE,
@@ -29,6 +30,7 @@ from .forms import (
     WebFormKeyForm,
 )
 from .marketing_services import leads_bulk_move, saved_view_create, saved_view_delete
+from .models import BulkMoveJob, BulkMoveStatus
 from .roles import Role, has_role
 
 
@@ -134,9 +136,18 @@ def mql_bulk(request):
         messages.error(request, "Nothing was changed. " + " ".join(errors))
         return redirect(back)
     leads = selectors.leads_filtered(filters=filters, user=request.user)
+    action = form.cleaned_data["action"]
     if form.cleaned_data["scope"] == "selected":
         leads = leads.filter(pk__in=form.cleaned_data["lead"])
-    action = form.cleaned_data["action"]
+    elif bulk_jobs.needs_background(leads):
+        job = bulk_jobs.bulk_move_job_create(
+            user=request.user,
+            action=action,
+            to_stage=BULK_TARGETS[action],
+            reason=form.cleaned_data["reason"],
+            query=selectors.filters_query(filters),
+        )
+        return redirect("mql-bulk-job", job_id=job.pk)
     result = leads_bulk_move(
         leads=leads, to_stage=BULK_TARGETS[action], actor=request.user, reason=form.cleaned_data["reason"]
     )
@@ -144,6 +155,23 @@ def mql_bulk(request):
     level = messages.SUCCESS if result.updated and not result.skipped else messages.WARNING
     messages.add_message(request, level, f"{label}: {result.summary()}")
     return redirect(back)
+
+
+@require_GET
+@marketing_required
+def mql_bulk_job(request, job_id: int):
+    """A background bulk move: its progress (the page polls its own fragment) and then its result."""
+    job = get_object_or_404(BulkMoveJob.objects.select_related("created_by"), pk=job_id)
+    label = dict(BULK_ACTIONS).get(job.action, job.action)
+    context = {
+        "job": job,
+        "label": label,
+        "summary": bulk_jobs.bulk_move_job_summary(job),
+        "list_url": _list_url(job.query),
+        "running": job.status != BulkMoveStatus.DONE,
+    }
+    template = "leads/bulk_job_progress.html" if request.htmx else "leads/bulk_job.html"
+    return render(request, template, context)
 
 
 @require_GET
@@ -311,7 +339,7 @@ def form_key_action(request):
         messages.warning(
             request, f"New key for “{name}”: the old one no longer works. Paste the new snippet on your website."
         )
-    elif public_forms.public_form_key_disable(form_name=name):
+    elif public_forms.public_form_key_disable(form_name=name, actor=request.user):
         messages.success(request, f"The web form “{name}” no longer accepts submissions.")
     else:
         messages.warning(request, f"“{name}” had no active key.")

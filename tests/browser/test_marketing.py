@@ -255,3 +255,48 @@ def test_a_web_form_snippet_pasted_on_another_site_sends_a_lead(page, phone_page
     phone_page.goto(f"{live_server.url}/marketing/forms/")
     assert phone_page.evaluate("document.documentElement.scrollWidth") <= 390
     assert "1 submission · 1 new lead" in phone_page.locator("tr[data-form=contact-us]").inner_text()
+
+
+def test_a_bulk_handoff_of_a_big_filtered_list_runs_in_the_background(
+    page, live_server, demo_data, login, shot, settings
+):
+    """More matching leads than the threshold: a background job, its progress polled on the page."""
+    from leads import bulk_jobs
+    from leads.models import BulkMoveJob
+
+    settings.BULK_BACKGROUND_THRESHOLD = 2
+    page.set_viewport_size(LAPTOP)
+    mqls = set(Lead.objects.filter(stage="mql").values_list("pk", flat=True))
+    assert len(mqls) > 2
+    Lead.objects.filter(pk=min(mqls)).update(unsubscribed=True)
+    login(page, "marketer")
+    page.goto(f"{live_server.url}/marketing/mqls/")
+    assert page.locator(f"tr[data-lead='{min(mqls)}'] .badge-danger").inner_text() == "Unsubscribed"
+    page.locator(f"tr[data-lead='{min(mqls)}'] input[name=lead]").check()  # shows the bar
+    bar = page.locator("[data-testid=bulkbar]")
+    assert "runs in the background" not in bar.inner_text()  # the count is under 1,000 here
+    shot(page, "mql-list-laptop")
+    bar.get_by_label(re.compile("every lead matching the filters")).check()
+    bar.get_by_role("button", name="Hand off to sales").click()
+    page.wait_for_url(re.compile(r".*/marketing/mqls/bulk/\d+/$"))
+    job = BulkMoveJob.objects.get()
+    page.wait_for_selector("[data-testid=bulk-job][data-status=done]")  # no broker here: it ran at once
+    assert f"{len(mqls)} moved, 0 skipped, 0 failed" in page.locator("[data-testid=bulk-job-summary]").inner_text()
+    assert set(Lead.objects.filter(stage="sql", pk__in=mqls).values_list("pk", flat=True)) == mqls
+    shot(page, "bulk-job-done")
+
+    # A queued job: the page polls, and follows the worker to the end.
+    second = BulkMoveJob.objects.create(
+        created_by=job.created_by, action="recycle", to_stage="mql", reason="not yet", query="stage=sql"
+    )
+    page.goto(f"{live_server.url}/marketing/mqls/bulk/{second.pk}/")
+    assert "Waiting for a worker" in page.locator("[data-testid=bulk-job]").inner_text()
+    shot(page, "bulk-job-queued")
+    assert bulk_jobs.bulk_move_run(job_id=second.pk)
+    page.wait_for_selector("[data-testid=bulk-job][data-status=done]")
+    second.refresh_from_db()
+    assert second.done == second.total > len(mqls) - 1
+    assert bulk_jobs.bulk_move_job_summary(second) in page.locator("[data-testid=bulk-job-summary]").inner_text()
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(page, "bulk-job-phone")

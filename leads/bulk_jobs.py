@@ -1,0 +1,185 @@
+"""Bulk moves of a whole filtered MQL list that is too big for one request: a background job.
+
+A marketer's "every lead matching the filters" on more than BACKGROUND_THRESHOLD leads becomes a
+BulkMoveJob; a Celery task (leads.tasks.bulk_move_run_task) walks the matching leads by id in
+chunks and moves each through leads.services.lead_transition, one transaction per lead.
+
+Safe to run twice, at once or one after the other:
+- a run first takes the job's lease with a conditional UPDATE; a second run finds it taken and stops
+  (a lease left by a killed worker expires, and the retry takes it over);
+- each move commits together with the job's counters and cursor (the UPDATE is conditional on the
+  lease, so a run that lost its lease rolls its move back). A rerun continues after the cursor:
+  no lead is moved or counted twice. Skips and failures are written at the next move or at the end
+  of the chunk; if a run dies before that, the rerun meets those leads again and counts them then.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.http import QueryDict
+from django.utils import timezone
+
+from . import policy
+from .exceptions import LeadError
+from .forms import DEFAULT_SORT, DEFAULT_STAGE, MqlFilterForm
+from .marketing_selectors import leads_filtered
+from .models import BulkMoveJob, BulkMoveStatus, Lead
+from .services import lead_transition
+from .stages import stage_label
+
+logger = logging.getLogger(__name__)
+
+BACKGROUND_THRESHOLD = 1000  # more matching leads than this: a background job
+CHUNK = 200
+LEASE = timedelta(minutes=5)
+
+
+def background_threshold() -> int:
+    return getattr(settings, "BULK_BACKGROUND_THRESHOLD", BACKGROUND_THRESHOLD)
+
+
+def needs_background(leads) -> bool:
+    """True when `leads` has more rows than a request should move (counts at most threshold + 1)."""
+    limit = background_threshold()
+    return leads.order_by()[: limit + 1].count() > limit
+
+
+def bulk_move_job_create(*, user, action: str, to_stage: str, reason: str, query: str) -> BulkMoveJob:
+    """Record the job and queue its task once the job is committed."""
+    from .tasks import bulk_move_run_task
+
+    with transaction.atomic():
+        job = BulkMoveJob.objects.create(created_by=user, action=action, to_stage=to_stage, reason=reason, query=query)
+        transaction.on_commit(lambda: bulk_move_run_task.delay(job.pk))
+    return job
+
+
+def _job_leads(job: BulkMoveJob):
+    data = QueryDict(job.query, mutable=True)
+    data.setdefault("stage", DEFAULT_STAGE)
+    data.setdefault("sort", DEFAULT_SORT)
+    form = MqlFilterForm(data)
+    form.is_valid()
+    return leads_filtered(filters=form.filters(), user=job.created_by)
+
+
+def _claim(job_id: int, token: str) -> bool:
+    now = timezone.now()
+    claimed = (
+        BulkMoveJob.objects.filter(pk=job_id, status__in=[BulkMoveStatus.QUEUED, BulkMoveStatus.RUNNING])
+        .exclude(lease_until__gt=now)
+        .update(status=BulkMoveStatus.RUNNING, lease_token=token, lease_until=now + LEASE)
+    )
+    if claimed:
+        BulkMoveJob.objects.filter(pk=job_id, started_at__isnull=True).update(started_at=now)
+    return bool(claimed)
+
+
+class LeaseLost(Exception):
+    """Another run took the job over: this one stops (and rolls back the move it was making)."""
+
+
+def _merge(stored: dict, new: Counter) -> dict:
+    merged = Counter(stored)
+    merged.update(new)
+    return dict(merged)
+
+
+def _record(job: BulkMoveJob, token: str, *, last_id: int, moved: int, skipped: Counter, failed: Counter) -> None:
+    """Write counters and cursor (inside the caller's transaction), if this run still holds the job."""
+    # Only the lease holder writes the job: its copy of the reasons is the stored one.
+    merged_skipped, merged_failed = _merge(job.skipped, skipped), _merge(job.failed, failed)
+    updated = BulkMoveJob.objects.filter(pk=job.pk, lease_token=token).update(
+        last_lead_id=last_id,
+        moved=F("moved") + moved,
+        done=F("done") + moved + sum(skipped.values()) + sum(failed.values()),
+        skipped=merged_skipped,
+        failed=merged_failed,
+        lease_until=timezone.now() + LEASE,
+    )
+    if not updated:
+        raise LeaseLost()
+    # The last statement of the caller's transaction: what follows is its commit.
+    job.skipped, job.failed = merged_skipped, merged_failed
+
+
+def _why_skipped(actor, lead: Lead, to_stage: str) -> str | None:
+    if lead.stage == to_stage:
+        return f"Already {stage_label(to_stage)}."
+    return policy.why_not_move(actor, lead, to_stage)
+
+
+def bulk_move_run(*, job_id: int) -> bool:
+    """Run (or continue) a bulk move job. False: another run holds its lease (ask again later, in
+    case that run died); True: this run finished it, or it was already done."""
+    token = uuid.uuid4().hex
+    if not _claim(job_id, token):
+        return not BulkMoveJob.objects.filter(
+            pk=job_id, status__in=[BulkMoveStatus.QUEUED, BulkMoveStatus.RUNNING]
+        ).exists()
+    job = BulkMoveJob.objects.select_related("created_by").get(pk=job_id)
+    leads = _job_leads(job)
+    if not job.total:  # the first run: how many leads match now
+        BulkMoveJob.objects.filter(pk=job.pk, lease_token=token).update(total=leads.order_by().count())
+    actor = job.created_by
+    last_id = job.last_lead_id
+    try:
+        while True:
+            chunk = list(leads.filter(id__gt=last_id).order_by("id").only("id", "stage", "owner_id")[:CHUNK])
+            if not chunk:
+                break
+            skipped: Counter = Counter()
+            failed: Counter = Counter()
+            for lead in chunk:
+                last_id = lead.pk
+                refusal = _why_skipped(actor, lead, job.to_stage)
+                if refusal:
+                    skipped[refusal] += 1
+                    continue
+                try:
+                    with transaction.atomic():
+                        lead_transition(
+                            lead_id=lead.pk,
+                            to_stage=job.to_stage,
+                            actor=actor,
+                            reason=job.reason,
+                            expected_stage=lead.stage,
+                        )
+                        _record(job, token, last_id=lead.pk, moved=1, skipped=skipped, failed=failed)
+                except LeadError as error:
+                    skipped[error.message] += 1
+                    continue
+                except LeaseLost:
+                    raise
+                except Exception as error:  # one broken lead must not stop the others; it is counted
+                    logger.exception("Bulk move job %s: lead %s failed", job.pk, lead.pk)
+                    failed[f"{type(error).__name__}: {error}"[:200]] += 1
+                    continue
+                skipped, failed = Counter(), Counter()
+            with transaction.atomic():
+                _record(job, token, last_id=last_id, moved=0, skipped=skipped, failed=failed)
+    except LeaseLost:
+        logger.warning("Bulk move job %s: another run took it over", job_id)
+        return True
+    BulkMoveJob.objects.filter(pk=job.pk, lease_token=token).update(
+        status=BulkMoveStatus.DONE, finished_at=timezone.now(), lease_token="", lease_until=None
+    )
+    return True
+
+
+def bulk_move_job_summary(job: BulkMoveJob) -> str:
+    """ "1,200 moved, 3 skipped: Already SQL. (2); ... 0 failed." """
+    text = f"{job.moved:,} moved, {job.skipped_count:,} skipped"
+    if job.skipped:
+        text += ": " + "; ".join(f"{reason} ({count:,})" for reason, count in Counter(job.skipped).most_common())
+    text += f", {job.failed_count:,} failed"
+    if job.failed:
+        text += ": " + "; ".join(f"{reason} ({count:,})" for reason, count in Counter(job.failed).most_common())
+    return text

@@ -1,0 +1,236 @@
+"""Bulk actions on a whole filtered list too big for one request: a background job (leads.bulk_jobs)."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from leads import bulk_jobs
+from leads.models import BulkMoveJob, Handoff, Lead, StageChange
+from tests.factories import LeadFactory, UserFactory, lead_in_stage
+
+BULK = reverse("mql-bulk")
+
+
+@pytest.fixture
+def small_threshold(settings, monkeypatch):
+    """More than 3 matching leads makes a job; chunks of 2 so every job has several."""
+    settings.BULK_BACKGROUND_THRESHOLD = 3
+    monkeypatch.setattr(bulk_jobs, "CHUNK", 2)
+
+
+def job_page(client, job: BulkMoveJob, **headers):
+    return client.get(reverse("mql-bulk-job", args=[job.pk]), **headers)
+
+
+def test_more_than_the_threshold_runs_as_a_job_and_reports_what_it_did(
+    marketer_client, marketer, small_threshold, django_capture_on_commit_callbacks
+):
+    mqls = [lead_in_stage("mql", source="webinar") for _ in range(5)]
+    other = lead_in_stage("mql", source="ads")
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = marketer_client.post(BULK, {"action": "handoff", "scope": "all", "source": "webinar"})
+    job = BulkMoveJob.objects.get()
+    assert response["Location"] == reverse("mql-bulk-job", args=[job.pk])
+    # The task is queued once, after the job is committed.
+    assert sum("bulk_move_job_create" in callback.__qualname__ for callback in callbacks) == 1
+    job.refresh_from_db()
+    assert (job.status, job.total, job.done, job.moved, job.skipped, job.failed) == ("done", 5, 5, 5, {}, {})
+    assert set(Lead.objects.filter(stage="sql").values_list("pk", flat=True)) == {lead.pk for lead in mqls}
+    assert Lead.objects.get(pk=other.pk).stage == "mql"
+    assert StageChange.objects.filter(to_stage="sql", actor=marketer).count() == 5
+    assert Handoff.objects.filter(status="open").count() == 5
+    html = job_page(marketer_client, job).content.decode()
+    assert "5 moved, 0 skipped, 0 failed" in html
+    assert "hx-trigger" not in html
+
+
+def test_up_to_the_threshold_stays_in_the_request(marketer_client, small_threshold):
+    for _ in range(3):
+        lead_in_stage("mql")
+    response = marketer_client.post(BULK, {"action": "handoff", "scope": "all"})
+    assert response["Location"] == reverse("mql-list")
+    assert not BulkMoveJob.objects.exists()
+    assert Lead.objects.filter(stage="sql").count() == 3
+
+
+def test_a_selection_never_becomes_a_job(marketer_client, small_threshold):
+    leads = [lead_in_stage("mql") for _ in range(5)]
+    marketer_client.post(BULK, {"action": "handoff", "scope": "selected", "lead": [lead.pk for lead in leads]})
+    assert not BulkMoveJob.objects.exists()
+    assert Lead.objects.filter(stage="sql").count() == 5
+
+
+def test_more_than_1000_matching_leads_are_left_to_the_worker(marketer_client, django_capture_on_commit_callbacks):
+    Lead.objects.bulk_create([Lead(email=f"lead{i}@example.com", stage="mql") for i in range(1001)])
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = marketer_client.post(BULK, {"action": "handoff", "scope": "all"})
+    job = BulkMoveJob.objects.get()
+    assert response["Location"] == reverse("mql-bulk-job", args=[job.pk])
+    assert (job.status, job.to_stage, len(callbacks)) == ("queued", "sql", 1)
+    assert not Lead.objects.filter(stage="sql").exists()  # nothing moved in the request
+
+
+def test_skipped_and_failed_leads_are_counted_with_their_reasons(
+    marketer_client, small_threshold, monkeypatch, django_capture_on_commit_callbacks
+):
+    movable = [lead_in_stage("mql") for _ in range(3)]
+    already = lead_in_stage("sql")
+    customer = lead_in_stage("customer")
+    broken = lead_in_stage("mql")
+    real_transition = bulk_jobs.lead_transition
+
+    def transition(*, lead_id, **kwargs):
+        if lead_id == broken.pk:
+            raise RuntimeError("disk full")
+        return real_transition(lead_id=lead_id, **kwargs)
+
+    monkeypatch.setattr(bulk_jobs, "lead_transition", transition)
+    with django_capture_on_commit_callbacks(execute=True):
+        marketer_client.post(BULK, {"action": "handoff", "scope": "all", "stage": "any"})
+    job = BulkMoveJob.objects.get()
+    assert (job.status, job.total, job.done, job.moved) == ("done", 6, 6, 3)
+    assert job.skipped == {"Already SQL.": 1, "A lead cannot move from Customer to SQL.": 1}
+    assert job.failed == {"RuntimeError: disk full": 1}
+    assert Lead.objects.get(pk=broken.pk).stage == "mql"  # rolled back whole: no half-written move
+    assert not Handoff.objects.filter(lead=broken).exists()
+    assert Lead.objects.filter(pk__in=[lead.pk for lead in movable], stage="sql").count() == 3
+    assert Lead.objects.get(pk=already.pk).stage == "sql" and Lead.objects.get(pk=customer.pk).stage == "customer"
+    html = job_page(marketer_client, job).content.decode()
+    assert "3 moved, 2 skipped" in html and "1 failed: RuntimeError: disk full (1)" in html
+
+
+class WorkerDied(BaseException):
+    """A worker killed mid-job: nothing of the job's own code runs after it."""
+
+
+def test_a_job_run_twice_or_resumed_after_a_crash_moves_and_counts_each_lead_once(
+    marketer, small_threshold, monkeypatch, sales_rep
+):
+    leads = [lead_in_stage("mql") for _ in range(7)]
+    claimed = lead_in_stage("sql")
+    lead_in_stage("mql")  # stays out: not in the filter below
+    Lead.objects.filter(pk=claimed.pk).update(owner=sales_rep)
+    ids = [lead.pk for lead in leads] + [claimed.pk]
+    Lead.objects.filter(pk__in=ids).update(source="webinar")
+    job = BulkMoveJob.objects.create(
+        created_by=marketer, action="handoff", to_stage="sql", query="stage=any&source=webinar"
+    )
+    real_transition = bulk_jobs.lead_transition
+    calls = []
+
+    def dies_on_the_fourth_move(**kwargs):
+        calls.append(kwargs["lead_id"])
+        if len(calls) == 4:
+            raise WorkerDied()
+        return real_transition(**kwargs)
+
+    monkeypatch.setattr(bulk_jobs, "lead_transition", dies_on_the_fourth_move)
+    with pytest.raises(WorkerDied):
+        bulk_jobs.bulk_move_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.moved) == ("running", 3)
+
+    # The redelivered task waits while the dead run's lease lasts, then takes the job over.
+    assert bulk_jobs.bulk_move_run(job_id=job.pk) is False
+    BulkMoveJob.objects.filter(pk=job.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert bulk_jobs.bulk_move_run(job_id=job.pk) is True
+    assert bulk_jobs.bulk_move_run(job_id=job.pk) is True  # once more, after it is done: nothing happens
+
+    job.refresh_from_db()
+    assert (job.status, job.total, job.done, job.moved) == ("done", 8, 8, 7)
+    assert job.skipped == {"Already SQL.": 1}
+    assert StageChange.objects.filter(lead_id__in=ids, to_stage="sql", actor=marketer).count() == 7
+    assert Handoff.objects.filter(lead__in=leads, status="open").count() == 7
+    assert Lead.objects.filter(pk__in=ids, stage="sql").count() == 8
+
+
+def test_a_second_run_leaves_a_job_held_by_another_alone(marketer):
+    lead_in_stage("mql")
+    job = BulkMoveJob.objects.create(
+        created_by=marketer,
+        action="handoff",
+        to_stage="sql",
+        status="running",
+        lease_token="other-run",
+        lease_until=timezone.now() + timedelta(minutes=5),
+    )
+    assert bulk_jobs.bulk_move_run(job_id=job.pk) is False
+    assert not Lead.objects.filter(stage="sql").exists()
+    assert BulkMoveJob.objects.get(pk=job.pk).lease_token == "other-run"
+
+
+def test_the_page_polls_its_progress_until_the_job_is_done(marketer_client, marketer):
+    for _ in range(2):
+        lead_in_stage("mql")
+    job = BulkMoveJob.objects.create(created_by=marketer, action="handoff", to_stage="sql")
+    page = job_page(marketer_client, job).content.decode()
+    assert "Waiting for a worker" in page and 'hx-trigger="every 1s"' in page
+    assert "<html" in page
+    bulk_jobs.bulk_move_run(job_id=job.pk)
+    fragment = job_page(marketer_client, job, HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in fragment
+    assert 'data-status="done"' in fragment and "hx-trigger" not in fragment
+    assert "2 moved, 0 skipped, 0 failed" in fragment
+
+
+def test_a_job_moves_what_its_starter_may_move(marketer, small_threshold):
+    """The job acts as the marketer who started it: leads.policy is asked for each lead."""
+    rep = UserFactory(roles=["sales"])
+    lead_in_stage("sql", owner=None)
+    job = BulkMoveJob.objects.create(
+        created_by=rep, action="disqualify", to_stage="disqualified", reason="x", query="stage=sql"
+    )
+    Lead.objects.filter(stage="sql").update(owner=UserFactory(roles=["sales"]))
+    bulk_jobs.bulk_move_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.moved == 0
+    assert job.skipped == {"This lead belongs to another rep: only its owner or an admin can move it.": 1}
+
+
+def test_the_job_page_is_for_marketing(client_as, sales_rep, marketer):
+    job = BulkMoveJob.objects.create(created_by=marketer, action="handoff", to_stage="sql")
+    assert job_page(client_as(sales_rep), job).status_code == 403
+
+
+def test_an_unknown_job_is_a_404(marketer_client):
+    assert marketer_client.get(reverse("mql-bulk-job", args=[999999])).status_code == 404
+
+
+def test_bulk_jobs_leave_unrelated_leads_alone(marketer, small_threshold):
+    outsider = LeadFactory(source="ads")
+    job = BulkMoveJob.objects.create(created_by=marketer, action="handoff", to_stage="sql", query="source=webinar")
+    assert bulk_jobs.bulk_move_run(job_id=job.pk) is True
+    assert Lead.objects.get(pk=outsider.pk).stage == "lead"
+    assert BulkMoveJob.objects.get(pk=job.pk).total == 0
+
+
+def test_the_task_delivered_twice_changes_nothing_the_second_time(marketer):
+    from leads.tasks import bulk_move_run_task
+
+    leads = [lead_in_stage("mql") for _ in range(3)]
+    job = BulkMoveJob.objects.create(created_by=marketer, action="handoff", to_stage="sql")
+    bulk_move_run_task.apply(args=(job.pk,))
+    bulk_move_run_task.apply(args=(job.pk,))  # Celery delivers the same message again
+    job.refresh_from_db()
+    assert (job.status, job.total, job.done, job.moved, job.skipped) == ("done", 3, 3, 3, {})
+    assert StageChange.objects.filter(lead__in=leads, to_stage="sql").count() == 3
+
+
+@pytest.mark.postgres
+@pytest.mark.celery_worker
+def test_a_real_worker_runs_a_bulk_job(transactional_db, live_celery_worker, marketer):
+    import time
+
+    Lead.objects.bulk_create([Lead(email=f"w{i}@example.com", stage="mql", score=i % 100) for i in range(250)])
+    job = bulk_jobs.bulk_move_job_create(user=marketer, action="handoff", to_stage="sql", reason="", query="")
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if job.status == "done":
+            break
+        time.sleep(0.1)
+    assert (job.status, job.total, job.done, job.moved) == ("done", 250, 250, 250), live_celery_worker.log_tail()
+    assert Lead.objects.filter(stage="sql").count() == 250
+    assert StageChange.objects.filter(to_stage="sql", actor=marketer).count() == 250
