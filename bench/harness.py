@@ -219,8 +219,10 @@ def measured_wrk(server: Server, script: str, *, connections: int, args, env: di
     before = cpu_ms(pids)
     result = wrk(script, url, connections=connections, seconds=args.duration, env=env, timeout=timeout)
     after = cpu_ms(pids + [pid for pid in server.server_pids() if pid not in pids])
+    if not result["requests"]:
+        raise RuntimeError(f"{script}: no request completed in {args.duration} s (a longer --duration?)")
     used = sum(after[pid] - before.get(pid, 0.0) for pid in after)
-    result["server_cpu_ms_per_request"] = used / max(1, result["requests"])
+    result["server_cpu_ms_per_request"] = used / result["requests"]
     result["errors"] = sum(
         int(result.get(key, 0)) for key in ("non_2xx", "connect_errors", "read_errors", "write_errors", "timeouts")
     )
