@@ -324,3 +324,17 @@ def fault_stack(_fault_stack_session):
     _require_private_servers()
     _fault_stack_session.ensure_up()
     return _fault_stack_session
+
+
+@pytest.fixture
+def submission_load(fault_stack):
+    """Start a SubmissionLoad: submission_load("prefix"). Stopped at teardown if the test did not."""
+    loads: list[SubmissionLoad] = []
+
+    def start(prefix: str) -> SubmissionLoad:
+        loads.append(SubmissionLoad(fault_stack, prefix=prefix).start())
+        return loads[-1]
+
+    yield start
+    for load in loads:
+        load.stop()
