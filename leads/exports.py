@@ -39,7 +39,7 @@ TEXT_FIELDS = {"created_at": "created_text", "last_activity_at": "last_activity_
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value) -> str | int:
+def csv_cell(value) -> str | int:
     """A CSV cell: empty for None, text that a spreadsheet would run as a formula quoted."""
     if value is None:
         return ""
@@ -57,7 +57,7 @@ def csv_rows(header: list[str], rows: Iterable[Iterable], *, batch: int = 1000) 
     writer.writerow(header)
     pending = 0
     for row in rows:
-        writer.writerow([_cell(value) for value in row])
+        writer.writerow([csv_cell(value) for value in row])
         pending += 1
         if pending >= batch:
             yield buffer.getvalue()

@@ -35,6 +35,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from . import ingest, webhooks
+from .exports import csv_cell
 from .ingest import LEAD_ATTRIBUTION_FIELDS, LEAD_PROFILE_FIELDS
 from .models import (
     ImportJob,
@@ -718,9 +719,10 @@ def import_error_csv(*, job: ImportJob, out) -> int:
     """Write the error report (line, reason, then the row's cells under the file's headers) to
     `out`; returns how many rows it holds (the job's failed count)."""
     writer = csv.writer(out)
-    writer.writerow(["line", "reason", *job.headers])
+    writer.writerow(["line", "reason", *map(csv_cell, job.headers)])
     count = 0
     for error in import_error_rows(job=job).iterator(chunk_size=2_000):
-        writer.writerow([error.line, error.reason, *error.values])
+        # Cells a spreadsheet would run as a formula (=, +, -, @) are quoted, as in every export.
+        writer.writerow([error.line, csv_cell(error.reason), *map(csv_cell, error.values)])
         count += 1
     return count
