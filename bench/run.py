@@ -22,6 +22,7 @@ import shutil
 import signal
 import sys
 import time
+import traceback
 import urllib.parse
 from datetime import UTC, datetime
 from pathlib import Path
@@ -189,9 +190,10 @@ def main(argv: list[str]) -> int:
             with step(run, label):
                 try:
                     benchmark()
-                except (RuntimeError, OSError) as error:
+                except Exception as error:  # one benchmark's failure must not cost the others
+                    traceback.print_exc()
                     say(f"    FAILED: {error}")
-                    run.notes.append(f"- {label}: failed ({error}); see {log_dir}.")
+                    run.notes.append(f"- {label}: failed ({type(error).__name__}: {error}); logs in {log_dir}.")
         with step(run, "memory"):
             suite.bench_memory(run, server)
     except KeyboardInterrupt:
