@@ -325,6 +325,18 @@ def _plan_sql() -> str:
     """
 
 
+# The lead columns the generator fills, in the order of its SELECT; any other column gets its
+# Django default (_other_columns).
+LEAD_COLUMNS = [
+    "id", "email", "first_name", "last_name", "company", "company_domain", "job_title", "phone", "country",
+    "industry", "company_size", "source", "utm_source", "utm_medium", "utm_campaign", "utm_term",
+    "utm_content", "consent", "consent_at", "unsubscribed", "stage", "stage_changed_at", "fit_score",
+    "engagement_score", "score", "score_breakdown", "score_ruleset_version", "scored_at", "score_stale",
+    "score_stale_since", "owner_id", "claimed_at", "created_at", "updated_at", "last_activity_at",
+    "next_step", "next_step_due",
+]  # fmt: skip
+
+
 def _leads_sql(other_columns: list[str], other_placeholders: list[str]) -> str:
     source_names = [source[0] for source in SOURCES]
     weights = [(index, source[1]) for index, source in enumerate(SOURCES)]
@@ -339,17 +351,9 @@ def _leads_sql(other_columns: list[str], other_placeholders: list[str]) -> str:
     )
     # The size belongs to the company, not to the lead: hash the company number into the weights.
     size = _weighted("mod(company_n * 2654435761::bigint, 1000) / 1000.0", COMPANY_SIZES)
-    columns = [
-        "id", "email", "first_name", "last_name", "company", "company_domain", "job_title", "phone", "country",
-        "industry", "company_size", "source", "utm_source", "utm_medium", "utm_campaign", "utm_term",
-        "utm_content", "consent", "consent_at", "unsubscribed", "stage", "stage_changed_at", "fit_score",
-        "engagement_score", "score", "score_breakdown", "score_ruleset_version", "scored_at", "score_stale",
-        "score_stale_since", "owner_id", "claimed_at", "created_at", "updated_at", "last_activity_at",
-        "next_step", "next_step_due",
-    ]  # fmt: skip
     owned = f"stage IN ({', '.join(_literal(stage) for stage in SALES_OWNED_STAGES)}) AND r_owner < 0.8"
     return f"""
-    INSERT INTO {Lead._meta.db_table} ({", ".join(columns + other_columns)})
+    INSERT INTO {Lead._meta.db_table} ({", ".join(LEAD_COLUMNS + other_columns)})
     SELECT id, lower(replace(first_name, 'ü', 'ue')) || '.' || lower(replace(last_name, 'ü', 'ue')) || '.' || id
                || '@' || domain,
            first_name, last_name, company, domain, job_title,
@@ -508,15 +512,7 @@ def seed(*, scale: float, vacuum: bool = True, say: Callable[[str], None] = prin
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE IF EXISTS bench_plan")  # a seed earlier in the same transaction
         step(f"plan {leads:,} leads and {events:,} events", _plan_sql(), {"now": now, "leads": leads, "events": events})
-        generated = {
-            "id", "email", "first_name", "last_name", "company", "company_domain", "job_title", "phone", "country",
-            "industry", "company_size", "source", "utm_source", "utm_medium", "utm_campaign", "utm_term",
-            "utm_content", "consent", "consent_at", "unsubscribed", "stage", "stage_changed_at", "fit_score",
-            "engagement_score", "score", "score_breakdown", "score_ruleset_version", "scored_at", "score_stale",
-            "score_stale_since", "owner_id", "claimed_at", "created_at", "updated_at", "last_activity_at",
-            "next_step", "next_step_due",
-        }  # fmt: skip
-        other_columns, other_placeholders, other_params = _other_columns(Lead, generated)
+        other_columns, other_placeholders, other_params = _other_columns(Lead, set(LEAD_COLUMNS))
         step(
             f"insert {leads:,} leads",
             _leads_sql(other_columns, other_placeholders),
