@@ -3,7 +3,12 @@
 Redis is the broker and the rate limiter's counter store. Neither may cost a submission: the
 nudge to the worker after the commit gives up within the broker timeouts (settings) and is logged,
 the rate limiter fails open. The leads stay marked stale in PostgreSQL, and once Redis is back
-the beat sweeper and the reconnected worker score every one of them.
+the beat sweeper and the worker score every one of them.
+
+The worker does not always reconnect by itself: Celery 5.7 exits ("Unrecoverable error:
+AttributeError ... 'hostname'") when Redis drops while it holds an unacknowledged task, which late
+acknowledgement makes likely under load. The stack's supervisor restarts it, as docker-compose.yml's
+`restart: unless-stopped` does in production; the restarted worker waits for Redis.
 """
 
 import time
