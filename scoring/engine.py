@@ -303,8 +303,8 @@ def rule_points(rule: EngagementRule, raw: float) -> tuple[int, bool]:
 class RuleTotals:
     """A lead's events summed per engagement rule: what score_totals() turns into a score.
 
-    score_lead() builds it from events in Python; the what-if preview has PostgreSQL build the same
-    sums in one aggregate query (scoring.selectors.rule_totals_by_lead) and shares the rest.
+    score_lead() builds it from events in Python; on PostgreSQL the worker has the database build
+    the same sums in one aggregate query per batch (scoring.selectors.rule_totals_by_lead).
     """
 
     sums: dict[int, float] = field(default_factory=dict)  # rule position -> points after decay
