@@ -35,8 +35,8 @@ class Receiver:
         return self.received
 
 
-def _serve(port: int, status: int):
-    receiver = Receiver(url=f"http://127.0.0.1:{port}/hook", status=status)
+def _serve(status: int):
+    receiver = Receiver(url="", status=status)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
@@ -57,7 +57,9 @@ def _serve(port: int, status: int):
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    # Port 0: the system picks a free port, so two test sessions at once do not collide.
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     return server, receiver
@@ -65,8 +67,8 @@ def _serve(port: int, status: int):
 
 @pytest.fixture
 def receiver():
-    """A receiver on 127.0.0.1:8108 that verifies the signature and answers 200."""
-    server, receiver = _serve(8108, 200)
+    """A receiver on a free loopback port that verifies the signature and answers 200."""
+    server, receiver = _serve(200)
     yield receiver
     server.shutdown()
     server.server_close()
@@ -74,8 +76,8 @@ def receiver():
 
 @pytest.fixture
 def failing_receiver():
-    """A receiver on 127.0.0.1:8109 that verifies the signature and answers 500."""
-    server, receiver = _serve(8109, 500)
+    """A receiver on a free loopback port that verifies the signature and answers 500."""
+    server, receiver = _serve(500)
     yield receiver
     server.shutdown()
     server.server_close()

@@ -155,7 +155,7 @@ def test_a_failing_receiver_sees_each_retry_until_the_last_attempt(failing_recei
 
 @pytest.mark.django_db
 def test_an_unreachable_endpoint_logs_the_error():
-    endpoint = WebhookEndpoint.objects.create(name="gone", url="http://127.0.0.1:8109/x", secret="s", events=ALL_EVENTS)
+    endpoint = WebhookEndpoint.objects.create(name="gone", url="http://127.0.0.1:9/x", secret="s", events=ALL_EVENTS)
     delivery = WebhookDelivery.objects.create(
         endpoint=endpoint, event="lead.stage_changed", event_id="6b0f8c5e-1c1a-4a4e-9d55-0a1b2c3d4e5f",
         payload={}, next_attempt_at=timezone.now(),
