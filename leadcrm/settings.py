@@ -301,6 +301,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "leads.tasks.handoff_sla_sweep_task",
         "schedule": float(env_int("SLA_SWEEP_SECONDS", 60)),
     },
+    # Bulk move jobs not done whose run is gone (killed worker, task out of retries, lost message).
+    "bulk-move-jobs-sweep": {
+        "task": "leads.tasks.bulk_move_jobs_sweep_task",
+        "schedule": float(env_int("BULK_SWEEP_SECONDS", 60)),
+    },
 }
 
 # --- Data in and out (issue 7) ---------------------------------------------------------------

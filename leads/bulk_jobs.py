@@ -11,6 +11,10 @@ Safe to run twice, at once or one after the other:
   lease, so a run that lost its lease rolls its move back). A rerun continues after the cursor:
   no lead is moved or counted twice. Skips and failures are written at the next move or at the end
   of the chunk; if a run dies before that, the rerun meets those leads again and counts them then.
+
+Nothing is lost when a run is: the beat sweeper (bulk_move_jobs_sweep) queues the task again for a
+job that is not done and whose lease ran out long ago (a worker killed for good, a task out of
+retries, a message lost while the broker was down).
 """
 
 from __future__ import annotations
@@ -22,14 +26,14 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.http import QueryDict
 from django.utils import timezone
 
 from . import policy
 from .exceptions import LeadError
-from .forms import DEFAULT_SORT, DEFAULT_STAGE, MqlFilterForm
-from .marketing_selectors import leads_filtered
+from .forms import ANY_STAGE, DEFAULT_SORT, DEFAULT_STAGE, MqlFilterForm
+from .marketing_selectors import filter_chips, leads_filtered
 from .models import BulkMoveJob, BulkMoveStatus, Lead
 from .services import lead_transition
 from .stages import stage_label
@@ -39,6 +43,12 @@ logger = logging.getLogger(__name__)
 BACKGROUND_THRESHOLD = 1000  # more matching leads than this: a background job
 CHUNK = 200
 LEASE = timedelta(minutes=5)
+# How long past its lease (or, never claimed, past its creation) a job waits before the sweeper
+# queues it again. Longer than the task's own retry after a lease (LEASE + 5 s), so a living retry
+# gets there first; each sweep that queues a job restarts this wait, so a job is queued again at
+# most once per SWEEP_AFTER, however often the beat runs and however long no worker takes it.
+SWEEP_AFTER = timedelta(minutes=2)
+NOT_DONE = [BulkMoveStatus.QUEUED, BulkMoveStatus.RUNNING]
 
 
 def background_threshold() -> int:
@@ -53,21 +63,56 @@ def needs_background(leads) -> bool:
 
 def bulk_move_job_create(*, user, action: str, to_stage: str, reason: str, query: str) -> BulkMoveJob:
     """Record the job and queue its task once the job is committed."""
-    from .tasks import bulk_move_run_task
-
     with transaction.atomic():
         job = BulkMoveJob.objects.create(created_by=user, action=action, to_stage=to_stage, reason=reason, query=query)
-        transaction.on_commit(lambda: bulk_move_run_task.delay(job.pk))
+        transaction.on_commit(lambda: _enqueue(job.pk))
     return job
 
 
-def _job_leads(job: BulkMoveJob):
+def _enqueue(job_id: int) -> None:
+    """Queue the job's task. Never raises when the broker is down (this runs after the commit, in a
+    request or in the sweeper): the job waits, queued, and the next sweep queues it again."""
+    from .tasks import bulk_move_run_task
+
+    try:
+        bulk_move_run_task.delay(job_id)
+    except Exception:
+        if bulk_move_run_task.app.conf.task_always_eager:
+            raise  # run in-process: a bug to see, not a broker outage
+        logger.warning("Could not queue bulk move job %s; the sweeper will", job_id, exc_info=True)
+
+
+def bulk_move_jobs_sweep(*, now=None) -> int:
+    """Beat: queue again the jobs that are not done and that no run holds any more, idempotently.
+
+    A rerun is safe (the lease and the cursor, see the module's docstring), so the sweeper only has to
+    avoid flooding the queue: a conditional UPDATE marks each job it queues (lease_until = now, still
+    free to claim) and its row count says whether this sweep or a concurrent one queues it.
+    Returns how many jobs were queued."""
+    now = now or timezone.now()
+    cutoff = now - SWEEP_AFTER
+    stale = Q(status__in=NOT_DONE) & (Q(lease_until__lt=cutoff) | Q(lease_until__isnull=True, created_at__lt=cutoff))
+    queued = 0
+    for job_id in BulkMoveJob.objects.filter(stale).order_by("id").values_list("pk", flat=True)[:100]:
+        with transaction.atomic():
+            if BulkMoveJob.objects.filter(stale, pk=job_id).update(lease_until=now):
+                logger.warning("Bulk move job %s: no run holds it any more; queued again", job_id)
+                transaction.on_commit(lambda job_id=job_id: _enqueue(job_id))
+                queued += 1
+    return queued
+
+
+def _job_filters(job: BulkMoveJob) -> dict:
     data = QueryDict(job.query, mutable=True)
     data.setdefault("stage", DEFAULT_STAGE)
     data.setdefault("sort", DEFAULT_SORT)
     form = MqlFilterForm(data)
     form.is_valid()
-    return leads_filtered(filters=form.filters(), user=job.created_by)
+    return form.filters()
+
+
+def _job_leads(job: BulkMoveJob):
+    return leads_filtered(filters=_job_filters(job), user=job.created_by)
 
 
 def _claim(job_id: int, token: str) -> bool:
@@ -183,3 +228,59 @@ def bulk_move_job_summary(job: BulkMoveJob) -> str:
     if job.failed:
         text += ": " + "; ".join(f"{reason} ({count:,})" for reason, count in Counter(job.failed).most_common())
     return text
+
+
+# ---- Reads for the pages ---------------------------------------------------------------------
+
+# "Handing off 12,345 leads: 40%" (the MQL list's banner).
+VERBS = {"handoff": "Handing off", "recycle": "Recycling", "disqualify": "Disqualifying"}
+
+
+def bulk_jobs_in_progress(*, user) -> list[BulkMoveJob]:
+    """The user's jobs that are not done yet, newest first: one query, whatever the list shows."""
+    jobs = list(
+        BulkMoveJob.objects.filter(created_by=user, status__in=NOT_DONE)
+        .only("id", "action", "status", "total", "done", "created_at")
+        .order_by("-created_at", "-id")[:3]
+    )
+    for job in jobs:
+        job.verb = VERBS.get(job.action, job.action)
+    return jobs
+
+
+def bulk_job_starter_name(job: BulkMoveJob) -> str:
+    starter = job.created_by
+    if starter is None:  # the user was deleted since (the job keeps running as nobody)
+        return "a user who no longer exists"
+    return starter.get_full_name() or starter.get_username()
+
+
+def bulk_job_filters_in_words(job: BulkMoveJob) -> list[str]:
+    """The filters the job applied, as a person would say them: ["Stage: MQL", "Score ≥ 60", ...]."""
+    filters = _job_filters(job)
+    stage = filters["stage"]
+    words = [f"Stage: {'any' if stage == ANY_STAGE else stage_label(stage)}"]
+    for chip in filter_chips(filters):
+        name, value = chip["name"], chip["value"]
+        if name == "stage":
+            continue
+        if name == "score_min":
+            words.append(f"Score ≥ {value}")
+        elif name == "score_max":
+            words.append(f"Score ≤ {value}")
+        elif name == "q":
+            words.append(f"Search: “{value}”")
+        elif name == "owner" and filters[name] == "me":  # "Mine" was the starter's
+            words.append(f"Owner: {bulk_job_starter_name(job)}")
+        else:
+            words.append(f"{chip['label']}: {value}")
+    return words
+
+
+def bulk_job_reasons(job: BulkMoveJob) -> list[dict]:
+    """Why leads were not moved: skips, then failures, each the most frequent first."""
+    return [
+        {"outcome": outcome, "reason": reason, "count": count}
+        for outcome, reasons in (("Skipped", job.skipped), ("Failed", job.failed))
+        for reason, count in Counter(reasons).most_common()
+    ]

@@ -19,3 +19,11 @@ def bulk_move_run_task(self, job_id: int) -> None:
 
     if not bulk_move_run(job_id=job_id):
         raise self.retry(countdown=int(LEASE.total_seconds()) + 5)
+
+
+@shared_task
+def bulk_move_jobs_sweep_task() -> int:
+    """Beat: queue again the bulk move jobs that are not done and that no run holds any more."""
+    from .bulk_jobs import bulk_move_jobs_sweep
+
+    return bulk_move_jobs_sweep()

@@ -1,5 +1,6 @@
 """Bulk actions on a whole filtered list too big for one request: a background job (leads.bulk_jobs)."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -9,6 +10,7 @@ from django.utils import timezone
 from leads import bulk_jobs
 from leads.models import BulkMoveJob, Handoff, Lead, StageChange
 from tests.factories import LeadFactory, UserFactory, lead_in_stage
+from tests.live_services import free_port, use_broker, wait_until
 
 BULK = reverse("mql-bulk")
 
@@ -194,8 +196,17 @@ def test_the_job_page_is_for_marketing(client_as, sales_rep, marketer):
     assert job_page(client_as(sales_rep), job).status_code == 403
 
 
-def test_an_unknown_job_is_a_404(marketer_client):
-    assert marketer_client.get(reverse("mql-bulk-job", args=[999999])).status_code == 404
+@pytest.mark.parametrize("job_id", ["999999", "0", "99999999999999999999"])
+def test_an_unknown_job_is_a_404_page_in_the_app_with_a_way_back(marketer_client, job_id):
+    response = marketer_client.get(f"/marketing/mqls/bulk/{job_id}/")
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert "No such bulk action" in html and 'data-testid="bulk-job-missing"' in html
+    assert f'href="{reverse("mql-list")}"' in html
+
+
+def test_a_job_id_that_is_not_a_number_is_a_404(marketer_client):
+    assert marketer_client.get("/marketing/mqls/bulk/abc/").status_code == 404
 
 
 def test_bulk_jobs_leave_unrelated_leads_alone(marketer, small_threshold):
@@ -234,3 +245,242 @@ def test_a_real_worker_runs_a_bulk_job(transactional_db, live_celery_worker, mar
     assert (job.status, job.total, job.done, job.moved) == ("done", 250, 250, 250), live_celery_worker.log_tail()
     assert Lead.objects.filter(stage="sql").count() == 250
     assert StageChange.objects.filter(to_stage="sql", actor=marketer).count() == 250
+
+
+# ---- The job page: who, when, which leads ------------------------------------------------------
+
+
+def test_the_job_page_says_who_started_it_when_and_which_leads_in_words(marketer_client, marketer):
+    marketer.first_name, marketer.last_name = "Maria", "Marketing"
+    marketer.save()
+    job = BulkMoveJob.objects.create(
+        created_by=marketer,
+        action="disqualify",
+        to_stage="disqualified",
+        reason="Students, not buyers",
+        query="country=DE&score_min=60&source=webinar&sort=newest",
+    )
+    html = job_page(marketer_client, job).content.decode()
+    filters = re.search(r'data-testid="bulk-job-filters">(.*?) ·', html, re.S).group(1)
+    assert filters == "Stage: MQL, Score ≥ 60, Source: webinar, Country: DE"
+    assert re.search(r'data-testid="bulk-job-starter">Maria Marketing<', html)
+    assert "Students, not buyers" in html
+    assert job.created_at.strftime("%-d %b %Y") in html
+    link = re.search(r'href="([^"]+)" data-testid="bulk-job-list-link"', html).group(1).replace("&amp;", "&")
+    assert link == reverse("mql-list") + "?country=DE&score_min=60&source=webinar&sort=newest"
+
+
+def test_the_job_page_names_every_stage_filter_and_a_job_without_a_starter(marketer_client):
+    job = BulkMoveJob.objects.create(created_by=None, action="handoff", to_stage="sql", query="stage=any&score_max=20")
+    html = job_page(marketer_client, job).content.decode()
+    assert re.search(r'data-testid="bulk-job-filters">Stage: any, Score ≤ 20 ·', html)
+    assert "a user who no longer exists" in html
+
+
+def test_a_finished_job_lists_why_leads_were_not_moved_most_frequent_first(marketer_client, marketer):
+    job = BulkMoveJob.objects.create(
+        created_by=marketer,
+        action="handoff",
+        to_stage="sql",
+        status="done",
+        total=12,
+        done=12,
+        moved=2,
+        skipped={"Already SQL.": 1, "A lead cannot move from Customer to SQL.": 7},
+        failed={"RuntimeError: disk full": 2},
+        finished_at=timezone.now(),
+    )
+    html = job_page(marketer_client, job).content.decode()
+    table = re.search(r'data-testid="bulk-job-reasons">(.*?)</table>', html, re.S).group(1)
+    rows = [
+        (outcome, re.sub(r"<[^>]+>|\s+", " ", row).split())
+        for outcome, row in re.findall(r'<tr data-outcome="(\w+)">(.*?)</tr>', table, re.S)
+    ]
+    assert [(outcome, words[-1]) for outcome, words in rows] == [("skipped", "7"), ("skipped", "1"), ("failed", "2")]
+    assert "A lead cannot move from Customer to SQL." in table.split("Already SQL.")[0]
+    assert "Finished" in html and "hx-trigger" not in html
+    assert "2 moved, 8 skipped" in html
+
+
+def test_a_job_that_found_no_lead_says_so(marketer_client, marketer):
+    job = BulkMoveJob.objects.create(created_by=marketer, action="handoff", to_stage="sql", query="source=nothing")
+    bulk_jobs.bulk_move_run(job_id=job.pk)
+    html = job_page(marketer_client, job).content.decode()
+    assert "Done: no lead matched the filters any more." in html
+
+
+# ---- The banner on the MQL list ----------------------------------------------------------------
+
+
+def banner(html: str) -> list[str]:
+    """The banner's lines, as read."""
+    lines = re.findall(r'data-job="\d+">(.*?)</div>', html, re.S)
+    return [" ".join(re.sub(r"<[^>]+>", "", line).split()) for line in lines]
+
+
+def test_the_list_shows_the_users_jobs_in_progress_with_a_link(marketer_client, marketer):
+    running = BulkMoveJob.objects.create(
+        created_by=marketer, action="handoff", to_stage="sql", status="running", total=12345, done=4938
+    )
+    queued = BulkMoveJob.objects.create(created_by=marketer, action="disqualify", to_stage="disqualified")
+    BulkMoveJob.objects.create(created_by=marketer, action="recycle", to_stage="mql", status="done", total=5, done=5)
+    BulkMoveJob.objects.create(created_by=UserFactory(roles=["marketing"]), action="handoff", to_stage="sql")
+    html = marketer_client.get(reverse("mql-list")).content.decode()
+    assert banner(html) == [
+        "Disqualifying leads: waiting for a worker — view progress",
+        "Handing off 12,345 leads: 40% — view progress",
+    ]
+    for job in (running, queued):
+        assert f'href="{reverse("mql-bulk-job", args=[job.pk])}"' in html
+
+
+def test_no_banner_without_a_job_in_progress(marketer_client, marketer):
+    BulkMoveJob.objects.create(created_by=marketer, action="handoff", to_stage="sql", status="done")
+    html = marketer_client.get(reverse("mql-list")).content.decode()
+    assert "bulk-job-banner" not in html
+
+
+def test_the_banner_costs_one_query_however_many_jobs_and_rows(marketer_client, marketer):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for i in range(30):
+        lead_in_stage("mql", score=i)
+    for _ in range(3):
+        BulkMoveJob.objects.create(created_by=marketer, action="handoff", to_stage="sql", status="running", total=9)
+    marketer_client.get(reverse("mql-list"))  # warm the suggestions cache
+    with CaptureQueriesContext(connection) as queries:
+        html = marketer_client.get(reverse("mql-list")).content.decode()
+    assert len(banner(html)) == 3
+    assert sum("leads_bulkmovejob" in query["sql"] for query in queries.captured_queries) == 1
+
+
+# ---- The sweeper: jobs whose run is gone are queued again ----------------------------------------
+
+
+def _stale(job: BulkMoveJob, **fields) -> None:
+    """As if the job's lease (or, never claimed, its creation) was longer ago than SWEEP_AFTER."""
+    long_ago = timezone.now() - bulk_jobs.SWEEP_AFTER - timedelta(seconds=1)
+    BulkMoveJob.objects.filter(pk=job.pk).update(**{name: long_ago for name in fields})
+
+
+def test_the_sweeper_finishes_a_job_whose_worker_died_moving_each_lead_once(
+    marketer, small_threshold, monkeypatch, django_capture_on_commit_callbacks
+):
+    leads = [lead_in_stage("mql") for _ in range(5)]
+    job = BulkMoveJob.objects.create(created_by=marketer, action="handoff", to_stage="sql")
+    real_transition = bulk_jobs.lead_transition
+    calls = []
+
+    def dies_on_the_third_move(**kwargs):
+        calls.append(kwargs["lead_id"])
+        if len(calls) == 3:
+            raise WorkerDied()
+        return real_transition(**kwargs)
+
+    monkeypatch.setattr(bulk_jobs, "lead_transition", dies_on_the_third_move)
+    with pytest.raises(WorkerDied):
+        bulk_jobs.bulk_move_run(job_id=job.pk)
+    # Its lease still runs: the sweeper leaves it alone.
+    assert bulk_jobs.bulk_move_jobs_sweep() == 0
+    _stale(job, lease_until=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert bulk_jobs.bulk_move_jobs_sweep() == 1  # and the task runs (in-process here)
+    job.refresh_from_db()
+    assert (job.status, job.total, job.done, job.moved, job.skipped, job.failed) == ("done", 5, 5, 5, {}, {})
+    assert StageChange.objects.filter(lead__in=leads, to_stage="sql", actor=marketer).count() == 5
+    assert Handoff.objects.filter(lead__in=leads).count() == 5
+    assert bulk_jobs.bulk_move_jobs_sweep() == 0  # done: never again
+
+
+def test_the_sweeper_queues_a_job_whose_message_was_lost_once_per_wait(marketer, django_capture_on_commit_callbacks):
+    lead_in_stage("mql")
+    job = BulkMoveJob.objects.create(created_by=marketer, action="handoff", to_stage="sql")
+    assert bulk_jobs.bulk_move_jobs_sweep() == 0  # just created: its own message may be on its way
+    _stale(job, created_at=True)
+    with django_capture_on_commit_callbacks(execute=False) as queued:  # and that message is lost too
+        assert bulk_jobs.bulk_move_jobs_sweep() == 1
+    assert len(queued) == 1
+    # Sweeps in the next minutes do not queue it again (no worker may be there: no pile of messages)...
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        assert bulk_jobs.bulk_move_jobs_sweep() == 0
+    assert not queued
+    # ...until the wait is over.
+    _stale(job, lease_until=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert bulk_jobs.bulk_move_jobs_sweep() == 1
+    job.refresh_from_db()
+    assert (job.status, job.moved) == ("done", 1)
+
+
+def test_the_sweeper_leaves_jobs_held_by_a_run_and_finished_jobs_alone(marketer):
+    lead_in_stage("mql")
+    long_ago = timezone.now() - timedelta(hours=1)
+    held = BulkMoveJob.objects.create(
+        created_by=marketer,
+        action="handoff",
+        to_stage="sql",
+        status="running",
+        lease_token="alive",
+        lease_until=timezone.now() + timedelta(minutes=4),
+    )
+    done = BulkMoveJob.objects.create(created_by=marketer, action="handoff", to_stage="sql", status="done")
+    BulkMoveJob.objects.filter(pk__in=[held.pk, done.pk]).update(created_at=long_ago)
+    assert bulk_jobs.bulk_move_jobs_sweep() == 0
+    assert BulkMoveJob.objects.get(pk=held.pk).lease_token == "alive"
+    assert not Lead.objects.filter(stage="sql").exists()
+
+
+def test_the_sweeper_runs_on_the_beat():
+    from django.conf import settings
+
+    entry = settings.CELERY_BEAT_SCHEDULE["bulk-move-jobs-sweep"]
+    assert entry["task"] == "leads.tasks.bulk_move_jobs_sweep_task"
+    assert entry["schedule"] <= bulk_jobs.SWEEP_AFTER.total_seconds()
+
+
+@pytest.fixture
+def broker_down():
+    """The Celery app pointed at a Redis port nobody listens on, out of eager mode."""
+    from leadcrm.celery import app
+
+    saved = app.conf.broker_url, app.conf.task_always_eager
+    use_broker(app, f"redis://127.0.0.1:{free_port()}/0")
+    yield
+    use_broker(app, saved[0])
+    app.conf.task_always_eager = saved[1]
+
+
+def test_a_job_started_while_the_broker_is_down_waits_for_the_sweeper(
+    marketer_client, small_threshold, broker_down, django_capture_on_commit_callbacks
+):
+    for _ in range(5):
+        lead_in_stage("mql")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = marketer_client.post(BULK, {"action": "handoff", "scope": "all"})
+    job = BulkMoveJob.objects.get()
+    assert response["Location"] == reverse("mql-bulk-job", args=[job.pk])
+    assert job.status == "queued" and not Lead.objects.filter(stage="sql").exists()
+    _stale(job, created_at=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert bulk_jobs.bulk_move_jobs_sweep() == 1  # still down: logged, tried again after the wait
+    assert BulkMoveJob.objects.get(pk=job.pk).status == "queued"
+
+
+@pytest.fixture
+def bulk_sweep_every_second(monkeypatch):
+    monkeypatch.setenv("BULK_SWEEP_SECONDS", "1")  # read by the beat process live_celery_beat starts
+
+
+@pytest.mark.postgres
+@pytest.mark.celery_worker
+def test_the_beat_sweeper_and_a_real_worker_finish_a_job_whose_message_was_lost(
+    bulk_sweep_every_second, live_celery_beat, live_celery_worker, marketer
+):
+    Lead.objects.bulk_create([Lead(email=f"s{i}@example.com", stage="mql") for i in range(120)])
+    job = BulkMoveJob.objects.create(created_by=marketer, action="handoff", to_stage="sql")  # never queued
+    _stale(job, created_at=True)
+    wait_until(lambda: BulkMoveJob.objects.get(pk=job.pk).status == "done", 90, live_celery_worker)
+    job.refresh_from_db()
+    assert (job.total, job.done, job.moved) == (120, 120, 120)
+    assert StageChange.objects.filter(to_stage="sql", actor=marketer).count() == 120
