@@ -13,7 +13,7 @@ from ..models import ImportJob, ImportMode, Lead
 from ..roles import Role
 from . import schema as docs
 from .auth import actor_for
-from .errors import PayloadTooLarge
+from .errors import MAX_ROW_ID, PayloadTooLarge
 from .permissions import READ, WRITE
 from .views import ApiView
 
@@ -258,7 +258,9 @@ class SuggestionPageSerializer(serializers.Serializer):
 
 
 class MergeInSerializer(serializers.Serializer):
-    other_id = serializers.IntegerField(help_text="The lead merged into this one (and then deleted).")
+    other_id = serializers.IntegerField(
+        min_value=1, max_value=MAX_ROW_ID, help_text="The lead merged into this one (and then deleted)."
+    )
     take_from_other = serializers.ListField(
         child=serializers.ChoiceField(choices=merge.MERGEABLE_FIELDS),
         required=False,
@@ -296,7 +298,12 @@ class LeadMergeView(ApiView):
         "chosen fields, deletes the other lead, records the merge on the timeline and recomputes the score. "
         "409 when the merge is refused (the same lead, or leads owned by different reps).",
         request=MergeInSerializer,
-        responses={200: OpenApiResponse(description="The merged lead."), 404: docs.E404, **docs.WRITE_ERRORS},
+        responses={
+            200: OpenApiResponse(description="The merged lead."),
+            404: docs.E404,
+            409: OpenApiResponse(docs.ErrorSerializer, description="The merge is refused; the message says why."),
+            **docs.WRITE_ERRORS,
+        },
         tags=["leads"],
     )
     def post(self, request, pk: int):

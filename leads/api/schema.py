@@ -125,6 +125,10 @@ REQUEST_SCHEMA_RULES = {
 }
 
 
+# Operations whose body may not be left out, though each of its fields may (a PATCH that changes nothing).
+BODY_REQUIRED = {"leads_partial_update"}
+
+
 def add_common_error_responses(result, generator, request, public):
     """Postprocessing hook: every /api/v1/ operation documents the errors any of them can answer.
 
@@ -146,6 +150,8 @@ def add_common_error_responses(result, generator, request, public):
                 continue
             for code, description in COMMON_ERRORS.items():
                 operation["responses"].setdefault(code, {"description": description, "content": error_ref})
+            if operation.get("operationId") in BODY_REQUIRED and "requestBody" in operation:
+                operation["requestBody"]["required"] = True
             takes_input = "requestBody" in operation or any(
                 parameter.get("in") in ("query", "header") for parameter in operation.get("parameters", [])
             )

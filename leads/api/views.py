@@ -414,7 +414,9 @@ class LeadListView(ApiView):
         ),
         parameters=[
             *CURSOR_PARAMETERS,
-            OpenApiParameter("ordering", str, enum=list(LEAD_ORDERINGS), description="Default: -created_at."),
+            OpenApiParameter(
+                "ordering", str, enum=["", *LEAD_ORDERINGS], description="Default (also when empty): -created_at."
+            ),
         ],
         responses={200: LeadPageSerializer, 400: docs.E400, **docs.READ_ERRORS},
         examples=[

@@ -14,6 +14,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import schemathesis
+from django.core import signals
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import negative_data_rejection
@@ -24,7 +26,7 @@ from leads.models import Handoff, HandoffStatus
 from scoring import services as scoring_services
 from tests.factories import LeadFactory, UserFactory, lead_in_stage
 
-MAX_EXAMPLES = int(os.environ.get("LEADCRM_FUZZ_EXAMPLES", "15"))
+MAX_EXAMPLES = int(os.environ.get("LEADCRM_FUZZ_EXAMPLES", "10"))
 SEED = os.environ.get("LEADCRM_FUZZ_SEED", "8")
 
 # --- Value formats ---------------------------------------------------------------------------
@@ -135,11 +137,27 @@ def api_schema(db, settings, tmp_path):
                     "include-path": "/api/v1/imports/",
                     "include-method": "POST",
                     "checks": {"positive_data_acceptance": {"enabled": False}},
-                }
+                },
+                {
+                    # A partial update of a rule is judged with the rule's stored fields: an operator
+                    # without a property key is refused unless the rule has one. No schema can know
+                    # what is stored; POST (the same rules, nothing stored) keeps the check.
+                    "include-path-regex": r"^/api/v1/scoring/rulesets/\{ruleset_id\}/\w+-rules/\{rule_id\}/$",
+                    "include-method": "PATCH",
+                    "checks": {"positive_data_acceptance": {"enabled": False}},
+                },
             ],
         }
     )
-    return schemathesis.openapi.from_wsgi("/api/schema/?format=json", application, config=config)
+    # The WSGI handler closes the database connection after each request, as in production; inside
+    # the test's transaction that would close it on PostgreSQL. Django's test client does the same.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield schemathesis.openapi.from_wsgi("/api/schema/?format=json", application, config=config)
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
