@@ -27,4 +27,5 @@ RUN pip install --no-deps -e . \
 
 USER leadcrm
 EXPOSE 8000
-CMD ["gunicorn", "leadcrm.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# Workers, worker class, timeouts, max_requests: leadcrm/gunicorn.conf.py (each from the environment).
+CMD ["gunicorn", "--config", "leadcrm/gunicorn.conf.py", "leadcrm.wsgi"]
