@@ -9,9 +9,10 @@ goes on the suppression list, and a later submission or import of the address is
 
 import hashlib
 import hmac
+import json
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.forms.models import model_to_dict
 
 from .models import (
@@ -42,10 +43,27 @@ def email_is_suppressed(email: str) -> bool:
 
 
 def suppressed_emails(emails: list[str]) -> set[str]:
-    """Which of these (normalized) emails are on the suppression list: one query for a batch."""
+    """Which of these (normalized) emails are on the suppression list: one query for a batch.
+
+    Every submission and event batch runs this. On PostgreSQL it is a plain indexed SELECT with
+    the hashes as one JSON parameter: the ORM's IN (%s, ...) with a placeholder per hash cost more
+    CPU than the rest of a 1,000-event batch's Python side (compiled, then rendered value by value).
+    """
     by_hash = {email_hash(email): email for email in emails}
-    hits = SuppressedEmail.objects.filter(email_hash__in=list(by_hash)).values_list("email_hash", flat=True)
-    return {by_hash[h] for h in hits}
+    if not by_hash:
+        return set()
+    if connection.vendor != "postgresql":
+        hits = SuppressedEmail.objects.filter(email_hash__in=list(by_hash)).values_list("email_hash", flat=True)
+        return {by_hash[h] for h in hits}
+    table = connection.ops.quote_name(SuppressedEmail._meta.db_table)
+    with connection.cursor() as cursor:
+        if len(by_hash) == 1:
+            cursor.execute(f"SELECT email_hash FROM {table} WHERE email_hash = %s", list(by_hash))
+        else:
+            hashes = "ARRAY(SELECT jsonb_array_elements_text(%s::jsonb))"
+            params = [json.dumps(list(by_hash))]
+            cursor.execute(f"SELECT email_hash FROM {table} WHERE email_hash = ANY({hashes})", params)
+        return {by_hash[h] for (h,) in cursor.fetchall()}
 
 
 def _rows(queryset, fields: list[str]) -> list[dict]:
