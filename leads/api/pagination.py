@@ -5,7 +5,11 @@ The cursor is the (sort value, id) of the last row shown; the next page is the r
 DRF's CursorPagination, which falls back to offsets among equal sort values: a million leads with
 score 0 are one long tie) grow slower with every page.
 
-Nullable sort fields follow PostgreSQL's index order: NULLS FIRST descending, NULLS LAST ascending.
+A nullable sort field (last activity) puts the rows without a value last in either direction, and
+is walked in two segments, each one index range: the rows with a value (the cursor is an index
+condition on them), then the rows without one by id. One ORDER BY ... NULLS LAST with an
+`OR field IS NULL` in the cursor would not be an index condition: every deep page would scan the
+rows before it. A page is one query, or two where it reaches the rows without a value.
 """
 
 import base64
@@ -92,39 +96,61 @@ class KeysetPagination:
         column = f"{connection.ops.quote_name(self.table)}.{connection.ops.quote_name(ordering.field)}"
         pk = f"{connection.ops.quote_name(self.table)}.{connection.ops.quote_name('id')}"
         op = "<" if ordering.descending else ">"
-        if value is None:
-            sql = f"({column} IS NULL AND {pk} {op} %s)"
-            if ordering.descending:
-                sql = f"({sql} OR {column} IS NOT NULL)"
-            params = [last_id]
+        if ordering.is_datetime:
+            value = connection.ops.adapt_datetimefield_value(value)
+        sql = f"(({column}, {pk}) {op} (%s, %s))"
+        return RawSQL(sql, [value, last_id], output_field=BooleanField())
+
+    @staticmethod
+    def _order(queryset, ordering: Ordering, *, by_id_only: bool = False):
+        id_order = "-id" if ordering.descending else "id"
+        if by_id_only:
+            return queryset.order_by(id_order)
+        # The index is (field DESC NULLS LAST, id DESC); scanned backwards it is ASC NULLS FIRST.
+        # Where NULLs are filtered out, naming the index's own NULL placement lets it serve the order.
+        field = F(ordering.field)
+        if not ordering.nullable:
+            sort = field.desc() if ordering.descending else field.asc()
         else:
-            if ordering.is_datetime:
-                value = connection.ops.adapt_datetimefield_value(value)
-            sql = f"(({column}, {pk}) {op} (%s, %s))"
-            if ordering.nullable and not ordering.descending:
-                sql = f"({sql} OR {column} IS NULL)"
-            params = [value, last_id]
-        return RawSQL(sql, params, output_field=BooleanField())
+            sort = field.desc(nulls_last=True) if ordering.descending else field.asc(nulls_first=True)
+        return queryset.order_by(sort, id_order)
+
+    def _rows(self, queryset, ordering: Ordering, cursor: tuple | None, count: int) -> list:
+        if cursor is not None and cursor[0] is not None:
+            after = queryset.filter(self._after(ordering, *cursor))
+        else:
+            after = queryset
+        if not ordering.nullable:
+            return list(self._order(after, ordering)[:count])
+        rows = []
+        if cursor is None or cursor[0] is not None:
+            with_value = after.filter(**{f"{ordering.field}__isnull": False})
+            rows = list(self._order(with_value, ordering)[:count])
+        if len(rows) < count:
+            without_value = queryset.filter(**{f"{ordering.field}__isnull": True})
+            if cursor is not None and cursor[0] is None:
+                without_value = without_value.filter(**{"id__lt" if ordering.descending else "id__gt": cursor[1]})
+            rows += list(self._order(without_value, ordering, by_id_only=True)[: count - len(rows)])
+        return rows
 
     def paginate(self, queryset, request) -> tuple[list, str | None]:
-        """(rows of this page, the cursor of the next page or None)."""
+        """(rows of this page, the cursor of the next page or None). Rows are model instances or,
+        from a .values() queryset, dicts."""
         _, ordering = self.ordering_for(request)
         limit = self.limit_for(request)
         raw_cursor = request.query_params.get(self.cursor_param)
-        if raw_cursor:
-            value, last_id = self.decode_cursor(raw_cursor, ordering)
-            queryset = queryset.filter(self._after(ordering, value, last_id))
-        if ordering.descending:
-            sort = F(ordering.field).desc(nulls_first=True) if ordering.nullable else F(ordering.field).desc()
-            queryset = queryset.order_by(sort, "-id")
-        else:
-            sort = F(ordering.field).asc(nulls_last=True) if ordering.nullable else F(ordering.field).asc()
-            queryset = queryset.order_by(sort, "id")
-        rows = list(queryset[: limit + 1])
+        cursor = self.decode_cursor(raw_cursor, ordering) if raw_cursor else None
+        if cursor is not None and cursor[0] is None and not ordering.nullable:
+            raise serializers.ValidationError(
+                {self.cursor_param: ["Invalid cursor (cursors are only valid with the ordering that made them)."]}
+            )
+        rows = self._rows(queryset, ordering, cursor, limit + 1)
         if len(rows) <= limit:
             return rows, None
         rows = rows[:limit]
         last = rows[-1]
+        if isinstance(last, dict):
+            return rows, self.encode_cursor(ordering.field, last[ordering.field], last["id"])
         return rows, self.encode_cursor(ordering.field, getattr(last, ordering.field), last.pk)
 
     def response(self, request, data: list, next_cursor: str | None) -> Response:

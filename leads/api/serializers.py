@@ -439,6 +439,50 @@ class LeadListSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# GET /api/v1/leads/ builds its rows from .values() with lead_list_data(): LeadListSerializer
+# stays the schema (drf-spectacular reads it) and the reference the tests compare with, but
+# running it cost ~100 us a row (field objects, model instances): half the CPU of a 50-row page.
+LEAD_LIST_COLUMNS = [
+    *(name for name in LeadListSerializer.Meta.fields if name != "owner"),
+    "owner_id",
+    "owner__username",
+    "owner__first_name",
+    "owner__last_name",
+]
+_LEAD_LIST_DATETIMES = ("claimed_at", "created_at", "last_activity_at")
+
+
+def _api_datetime(value):
+    """What DRF's DateTimeField gives: the current time zone, ISO 8601, Z for UTC."""
+    if value is None:
+        return None
+    text = timezone.localtime(value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def lead_list_data(rows: list[dict]) -> list[dict]:
+    """LeadListSerializer(many=True).data for rows of Lead.objects.values(*LEAD_LIST_COLUMNS)."""
+    fields = LeadListSerializer.Meta.fields
+    data = []
+    for row in rows:
+        item = {}
+        for name in fields:
+            if name == "owner":
+                owner_id = row["owner_id"]
+                if owner_id is None:
+                    item["owner"] = None
+                else:
+                    username = row["owner__username"]
+                    full_name = f"{row['owner__first_name']} {row['owner__last_name']}".strip()
+                    item["owner"] = {"id": owner_id, "username": username, "name": full_name or username}
+            elif name in _LEAD_LIST_DATETIMES:
+                item[name] = _api_datetime(row[name])
+            else:
+                item[name] = row[name]
+        data.append(item)
+    return data
+
+
 class StageChangeSerializer(serializers.ModelSerializer):
     actor = serializers.CharField(source="actor_display", read_only=True)
 

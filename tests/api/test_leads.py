@@ -138,3 +138,51 @@ def test_a_deep_page_is_a_keyset_query_not_an_offset(read_client):
     page_sql = next(q["sql"] for q in queries.captured_queries if "leads_lead" in q["sql"] and "ORDER BY" in q["sql"])
     assert "OFFSET" not in page_sql.upper()
     assert '("leads_lead"."score", "leads_lead"."id") <' in page_sql
+
+
+@pytest.mark.parametrize("ordering", ["-last_activity_at", "last_activity_at"])
+def test_leads_without_activity_come_last_in_either_direction_across_cursor_pages(
+    read_client, ordering, django_assert_max_num_queries
+):
+    now = timezone.now()
+    for days in [None, 3, 1, None, 1, 2, None, 5]:
+        LeadFactory(last_activity_at=None if days is None else now - timedelta(days=days))
+    active = Lead.objects.filter(last_activity_at__isnull=False)
+    by_time = sorted(active, key=lambda lead: (lead.last_activity_at, lead.pk), reverse=ordering.startswith("-"))
+    never = Lead.objects.filter(last_activity_at__isnull=True).order_by("-id" if ordering.startswith("-") else "id")
+    expected = [lead.pk for lead in by_time] + [lead.pk for lead in never]
+
+    seen, url = [], f"{URL}?ordering={ordering}&limit=3"
+    while url:
+        # key lookup, the rows with a value, the rows without one; a last-used write at most
+        with django_assert_max_num_queries(4):
+            body = read_client.get(url).json()
+        seen += ids_of(body)
+        url = body["next"]
+    assert seen == expected
+
+
+def test_a_cursor_from_a_lead_without_activity_goes_on_among_those_without(read_client):
+    never = [LeadFactory(last_activity_at=None) for _ in range(3)]
+    LeadFactory(last_activity_at=timezone.now())
+    body = read_client.get(f"{URL}?ordering=-last_activity_at&limit=2").json()
+    assert ids_of(body)[1] == never[-1].pk
+    rest = read_client.get(body["next"]).json()
+    assert ids_of(rest) == [never[1].pk, never[0].pk]
+    assert rest["next"] is None
+
+
+def test_the_list_rows_are_what_the_documented_serializer_gives(read_client):
+    from leads.api.serializers import LeadListSerializer
+
+    named = UserFactory(roles=["sales"], first_name="Grace", last_name="Hopper")
+    bare = UserFactory(roles=["sales"], first_name="", last_name="")
+    now = timezone.now()
+    LeadFactory(owner=named, claimed_at=now, last_activity_at=now - timedelta(minutes=5), unsubscribed=True)
+    LeadFactory(owner=bare, last_activity_at=None)
+    LeadFactory(owner=None, score=42, score_stale=True)
+    rows = read_client.get(URL).json()["results"]
+    expected = LeadListSerializer(Lead.objects.select_related("owner").order_by("-created_at", "-id"), many=True).data
+    assert rows == [dict(row) for row in expected]
+    assert rows[2]["owner"] == {"id": named.pk, "username": named.username, "name": "Grace Hopper"}
+    assert rows[1]["owner"]["name"] == bare.username
