@@ -260,3 +260,51 @@ def events_record(*, lead: Lead, events: list[dict], source: str = "") -> list[E
             ).update(last_activity_at=latest)
         lead_mark_score_stale(lead_ids=[lead.pk])
     return rows
+
+
+@dataclass(frozen=True)
+class OffboardResult:
+    released: list[int]
+    offers_withdrawn: int
+
+
+def rep_offboard(*, user, by) -> OffboardResult:
+    """A rep leaves: each of their open (sales-stage) leads goes back to the sales queue through
+    lead_release, offers routed to them are withdrawn, and their account is deactivated.
+
+    One transaction: either every lead is back in the queue and the account is off, or nothing
+    changed (a lead that cannot be released raises TransitionNotAllowed naming it). The leads they
+    own in other stages (customers, disqualified) keep them as their owner, as history; that and
+    Lead.owner's PROTECT is why a rep is deactivated, never deleted.
+    """
+    from .audit import audit_record
+    from .models import AuditAction
+
+    name = _display_name(user)
+    reason = f"{name} left the team: released by {_display_name(by)} at off-boarding"
+    with transaction.atomic():
+        # First: routing (run by each release) must not offer a lead back to them.
+        type(user).objects.filter(pk=user.pk).update(is_active=False)
+        user.is_active = False
+        lead_ids = list(
+            Lead.objects.filter(owner=user, stage__in=[stage.value for stage in SALES_STAGES])
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+        for lead_id in lead_ids:
+            try:
+                lead_release(lead_id=lead_id, user=by, reason=reason)
+            except TransitionNotAllowed as error:
+                raise TransitionNotAllowed(f"Lead {lead_id}: {error} Nothing was changed.") from error
+            audit_record(
+                action=AuditAction.LEAD_RELEASED,
+                actor=by,
+                target_type="lead",
+                target_id=lead_id,
+                detail={"offboarded_user_id": user.pk},
+            )
+        # An open handoff routed to them would wait out its exclusive offer: the queue gets it now.
+        withdrawn = Handoff.objects.filter(status=HandoffStatus.OPEN, offered_to=user).update(
+            offered_to=None, offered_until=None
+        )
+    return OffboardResult(released=lead_ids, offers_withdrawn=withdrawn)
