@@ -56,12 +56,29 @@ def pytest_runtest_setup(item):
             pytest.skip(f"needs {marker}: {reason}")
 
 
+def _is_transactional(request) -> bool:
+    marker = request.node.get_closest_marker("django_db")
+    return (
+        "transactional_db" in request.fixturenames
+        or "live_server" in request.fixturenames
+        or bool(marker and (marker.kwargs.get("transaction") or marker.kwargs.get("reset_sequences")))
+    )
+
+
 @pytest.fixture(autouse=True)
 def _role_groups_in_transactional_tests(request):
-    """A transactional test's flush empties auth_group, which migration leads/0002_roles filled, and
-    serialized rollback cannot bring it back once content types were recreated. Put the role groups
-    back before every transactional test, so that no test depends on the order tests run in."""
-    if "transactional_db" in request.fixturenames or "live_server" in request.fixturenames:
+    """A transactional test's flush empties auth_group, which migration leads/0002_roles filled. Put
+    the role groups back before every transactional test, so that no test depends on the order tests
+    run in. Serialized rollback is refused: after a plain transactional test's flush, post_migrate has
+    recreated the content types, and reloading the serialized ones then fails on duplicate keys."""
+    marker = request.node.get_closest_marker("django_db")
+    if "django_db_serialized_rollback" in request.fixturenames or (marker and marker.kwargs.get("serialized_rollback")):
+        pytest.fail(
+            "serialized rollback breaks the transactional tests that follow (duplicate django_content_type "
+            "rows); use transactional_db alone: this fixture restores the role groups",
+            pytrace=False,
+        )
+    if _is_transactional(request):
         from django.contrib.auth.models import Group, Permission
 
         request.getfixturevalue("transactional_db")

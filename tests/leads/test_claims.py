@@ -160,10 +160,10 @@ def run_at_once(count: int, work) -> list:
     return outcomes
 
 
-# transactional_db flushes every table after the test; serialized rollback brings back what the
-# migrations created (the role groups) for the next test that needs it.
+# transactional_db flushes every table after the test; the autouse fixture in tests/conftest.py
+# puts the role groups back before the next transactional test (no serialized rollback: see there).
 @pytest.mark.postgres
-def test_fifty_concurrent_claims_make_exactly_one_owner(transactional_db, django_db_serialized_rollback):
+def test_fifty_concurrent_claims_make_exactly_one_owner(transactional_db):
     lead = lead_in_stage("sql")
     reps = [UserFactory(username=f"racer{i}", roles=["sales"]) for i in range(50)]
 
@@ -197,9 +197,7 @@ CONFLICTING_MOVES = [
 
 
 @pytest.mark.postgres
-def test_twenty_concurrent_conflicting_moves_leave_a_consistent_history(
-    transactional_db, django_db_serialized_rollback
-):
+def test_twenty_concurrent_conflicting_moves_leave_a_consistent_history(transactional_db):
     lead = lead_in_stage("lead")
 
     def move(i: int):
@@ -223,7 +221,7 @@ def test_twenty_concurrent_conflicting_moves_leave_a_consistent_history(
 
 
 @pytest.mark.postgres
-def test_claims_racing_a_recycle_never_deadlock_or_half_write(transactional_db, django_db_serialized_rollback):
+def test_claims_racing_a_recycle_never_deadlock_or_half_write(transactional_db):
     lead = lead_in_stage("sql")
     reps = [UserFactory(username=f"racer{i}", roles=["sales"]) for i in range(10)]
 

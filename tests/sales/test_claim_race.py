@@ -15,11 +15,12 @@ from tests.factories import UserFactory, lead_in_stage
 from tests.sales.conftest import HTMX
 
 
-# transactional_db: each thread's request commits on its own connection, as in production.
-# Serialized rollback restores the role groups the migrations made, for the tests that follow.
+# transactional_db: each thread's request commits on its own connection, as in production. No
+# serialized rollback: the autouse fixture in tests/conftest.py puts the role groups back before
+# every transactional test (serialized rollback after a plain flush collides on content types).
 @pytest.mark.postgres
 @pytest.mark.parametrize("door", ["page", "api"])
-def test_fifty_concurrent_claims_make_one_owner(transactional_db, django_db_serialized_rollback, door):
+def test_fifty_concurrent_claims_make_one_owner(transactional_db, door):
     lead = lead_in_stage("sql")
     handoff = Handoff.objects.get(lead=lead, status=HandoffStatus.OPEN)
     changes_before = StageChange.objects.filter(lead=lead).count()
@@ -74,7 +75,7 @@ def test_fifty_concurrent_claims_make_one_owner(transactional_db, django_db_seri
 
 
 @pytest.mark.postgres
-def test_concurrent_sla_sweeps_mark_and_notify_each_breach_once(transactional_db, django_db_serialized_rollback):
+def test_concurrent_sla_sweeps_mark_and_notify_each_breach_once(transactional_db):
     reps = [UserFactory(username=f"sweeper{i}", roles=["sales"]) for i in range(3)]
     leads = [lead_in_stage("sql") for _ in range(10)]
     Handoff.objects.filter(lead__in=leads).update(due_at=timezone.now() - timedelta(minutes=5))
