@@ -129,5 +129,7 @@ def saved_view_create(*, user, name: str, query: str) -> SavedView:
     return view
 
 
-def saved_view_delete(*, user, view_id: int) -> None:
-    SavedView.objects.filter(user=user, pk=view_id).delete()
+def saved_view_delete(*, user, view_id: int) -> bool:
+    """Remove one of the user's own saved views; False when they have no such view."""
+    deleted, _ = SavedView.objects.filter(user=user, pk=view_id).delete()
+    return bool(deleted)

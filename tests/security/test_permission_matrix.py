@@ -262,7 +262,8 @@ ROUTES: list[Route] = [
     page(
         "mql-view-save", "POST", u("/marketing/views/"), data={"name": "Hot", "query": "min_score=50"}, **MARKETING_PAGE
     ),
-    page("mql-view-delete", "POST", u("/marketing/views/{}/delete/", "saved_view"), **MARKETING_PAGE),
+    # The marketer's own saved view: anyone else (an admin included) has no such view.
+    page("mql-view-delete", "POST", u("/marketing/views/{}/delete/", "saved_view"), **{**MARKETING_PAGE, "admin": 404}),
     page("duplicate-list", "GET", u("/marketing/duplicates/"), **MARKETING_PAGE),
     page("merge-leads", "GET", u("/marketing/duplicates/{}/{}/", "dup_a", "dup_b"), **MARKETING_PAGE),
     page(
@@ -800,6 +801,14 @@ def test_another_reps_attempts_change_nothing(world, db):
     assert answers == [404] * len(answers)
     assert Lead.objects.values().get(pk=owned.pk) == before
     assert owned.notes.count() == notes
+
+
+def test_the_api_lists_a_rep_only_the_leads_they_may_open(world, db):
+    listed = client_for(world, "other_rep", api=True).get("/api/v1/leads/?page_size=200").json()["results"]
+    ids = {lead["id"] for lead in listed}
+    assert world.owned.pk not in ids and world.queued.pk in ids
+    mine = client_for(world, "sales", api=True).get("/api/v1/leads/?page_size=200").json()["results"]
+    assert world.owned.pk in {lead["id"] for lead in mine}
 
 
 def test_search_shows_a_rep_only_the_leads_they_may_open(world, db):
