@@ -3,6 +3,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from leads import audit_views
+
 # Swagger UI comes from its CDN; the split view serves its start-up script from our origin (the
 # plain view inlines it), so only this page widens the Content-Security-Policy, and only to the CDN.
 SWAGGER_CDN = "https://cdn.jsdelivr.net"
@@ -16,6 +18,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", api_docs, name="api-docs"),
+    path("audit/", audit_views.audit_log, name="audit-log"),
     path("api/v1/", include("leads.api.urls")),
     path("api/v1/scoring/", include("scoring.api.urls")),
     path("", include("scoring.urls")),

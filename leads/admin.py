@@ -1,5 +1,6 @@
 from .api import admin as api_admin  # noqa: F401, I001  (registers the ApiKey admin)
 from . import data_admin  # noqa: F401  (registers webhooks and erasures)
+from . import audit_admin  # noqa: F401  (registers the read-only audit log)
 
 # The Django admin for staff: every leads model, with the lifecycle's rules kept. Stage and score
 # are read-only: a stage changes only through lead_transition (the "Move to stage" page calls it, so

@@ -10,3 +10,7 @@ class LeadsConfig(AppConfig):
         from . import webhooks
 
         webhooks.connect()
+        # The audit log records logins (Django's auth signals).
+        from . import audit
+
+        audit.connect()

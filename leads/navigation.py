@@ -35,6 +35,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("Find a customer", "service-search", (SERVICE,), "Service"),
     NavItem("My upgrade flags", "service-flags", (SERVICE,), "Service"),
     NavItem("PQLs", "service-pqls", (SERVICE,), "Service"),
+    NavItem("Audit log", "audit-log", (ADMIN,), "Admin"),
     NavItem("Django admin", "admin:index", (ADMIN,), "Admin"),
 ]
 

@@ -33,8 +33,9 @@ from . import ingest
 from .api.auth import KEY_PREFIX, api_key_generate, api_key_lookup, api_key_touch, hash_key
 from .api.serializers import validate_submission
 from .api.throttling import _count, parse_rate
+from .audit import audit_record
 from .exceptions import Suppressed
-from .models import ApiKey
+from .models import ApiKey, AuditAction
 
 FORM_KEY_FIELD = "form_key"
 THANK_YOU_FIELD = "thank_you"
@@ -93,7 +94,7 @@ def is_public_form_key(api_key: ApiKey) -> bool:
 def _key_create(*, form_name: str, created_by) -> ApiKey:
     # The prefix is random and unique (a clash raises IntegrityError: the caller's transaction rolls back).
     _, prefix, _ = api_key_generate()
-    return ApiKey.objects.create(
+    api_key = ApiKey.objects.create(
         name=f"Web form: {form_name}"[:100],
         prefix=prefix,
         key_hash=hash_key(derive_public_key(prefix)),
@@ -101,6 +102,30 @@ def _key_create(*, form_name: str, created_by) -> ApiKey:
         form_name=form_name,
         created_by=created_by,
     )
+    audit_record(
+        action=AuditAction.API_KEY_CREATED,
+        actor=created_by,
+        target_type="api_key",
+        target_id=api_key.pk,
+        detail={"prefix": prefix, "key_name": api_key.name, "scopes": api_key.scopes, "form": form_name},
+    )
+    return api_key
+
+
+def _keys_revoke(keys: list[ApiKey], *, actor=None) -> int:
+    """Revoke a form's public keys (audited one by one, in the caller's transaction)."""
+    revoked = ApiKey.objects.filter(pk__in=[key.pk for key in keys], revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    for key in keys:
+        audit_record(
+            action=AuditAction.API_KEY_REVOKED,
+            actor=actor,
+            target_type="api_key",
+            target_id=key.pk,
+            detail={"prefix": key.prefix, "form": key.form_name},
+        )
+    return revoked
 
 
 def _active_public_keys(form_name: str):
@@ -123,18 +148,14 @@ def public_form_key_create(*, form_name: str, created_by) -> ApiKey:
 def public_form_key_rotate(*, form_name: str, created_by) -> ApiKey:
     """A new key for the form; the old one stops working at once (the pasted snippet must be replaced)."""
     with transaction.atomic():
-        ApiKey.objects.filter(pk__in=[key.pk for key in _active_public_keys(form_name)]).update(
-            revoked_at=timezone.now()
-        )
+        _keys_revoke(_active_public_keys(form_name), actor=created_by)
         return _key_create(form_name=form_name, created_by=created_by)
 
 
-def public_form_key_disable(*, form_name: str) -> int:
+def public_form_key_disable(*, form_name: str, actor=None) -> int:
     """Stop the form's public key: websites posting with it get a refusal page. Returns how many."""
     with transaction.atomic():
-        return ApiKey.objects.filter(pk__in=[key.pk for key in _active_public_keys(form_name)]).update(
-            revoked_at=timezone.now()
-        )
+        return _keys_revoke(_active_public_keys(form_name), actor=actor)
 
 
 # ---- Keys and snippets (reads) ---------------------------------------------------------------

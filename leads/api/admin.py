@@ -2,10 +2,9 @@
 
 from django import forms
 from django.contrib import admin, messages
-from django.utils import timezone
 
 from ..models import ApiKey
-from .auth import api_key_generate
+from .auth import api_key_create, api_key_revoke
 
 
 class ApiKeyForm(forms.ModelForm):
@@ -49,14 +48,19 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return
-        raw_key, obj.prefix, obj.key_hash = api_key_generate()
+        # Through the service, like the command line: the same checks and the same audit entry.
+        new = api_key_create(
+            name=obj.name, scopes=obj.scopes, form_name=obj.form_name, user=obj.user, created_by=request.user
+        )
+        obj.pk, obj.prefix, obj.key_hash = new.api_key.pk, new.api_key.prefix, new.api_key.key_hash
         obj.created_by = request.user
-        super().save_model(request, obj, form, change)
-        messages.warning(request, f"The new key (shown only this once, store it now): {raw_key}")
+        obj._state.adding = False
+        messages.warning(request, f"The new key (shown only this once, store it now): {new.raw_key}")
 
     @admin.action(description="Revoke selected keys")
     def revoke(self, request, queryset):
-        revoked = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        ids = list(queryset.filter(revoked_at__isnull=True).values_list("pk", flat=True))
+        revoked = sum(api_key_revoke(api_key_id=pk, actor=request.user) for pk in ids)
         self.message_user(request, f"Revoked {revoked} key(s).", messages.SUCCESS)
 
     def has_delete_permission(self, request, obj=None):

@@ -13,11 +13,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from ..models import ApiKey
+from ..audit import audit_record
+from ..models import ApiKey, AuditAction
 
 KEY_PREFIX = "lk_"
 PREFIX_LENGTH = len(KEY_PREFIX) + 8  # "lk_" and 8 hex digits
@@ -53,28 +54,60 @@ def api_key_create(
     form_name: str = "",
     user=None,
     created_by=None,
+    actor_label: str = "",
 ) -> NewApiKey:
-    """Create a key and return it with its raw value, which exists only in this return value."""
+    """Create a key and return it with its raw value, which exists only in this return value.
+
+    created_by: the admin who made it; actor_label says who it was without one (the command line).
+    """
     valid = {scope.value for scope in ApiKey.Scope}
     unknown = sorted(set(scopes) - valid)
     if unknown:
         raise ValueError(f"Unknown scope(s): {', '.join(unknown)}. Known: {', '.join(sorted(valid))}.")
     raw_key, prefix, key_hash = api_key_generate()
-    api_key = ApiKey.objects.create(
-        name=name,
-        prefix=prefix,
-        key_hash=key_hash,
-        scopes=sorted(set(scopes)),
-        form_name=form_name,
-        user=user,
-        created_by=created_by,
-    )
+    with transaction.atomic():
+        api_key = ApiKey.objects.create(
+            name=name,
+            prefix=prefix,
+            key_hash=key_hash,
+            scopes=sorted(set(scopes)),
+            form_name=form_name,
+            user=user,
+            created_by=created_by,
+        )
+        audit_record(
+            action=AuditAction.API_KEY_CREATED,
+            actor=created_by,
+            actor_label=actor_label,
+            target_type="api_key",
+            target_id=api_key.pk,
+            detail={
+                "prefix": prefix,
+                "key_name": name[:100],
+                "scopes": api_key.scopes,
+                "form": form_name,
+                "personal_token_of": user.get_username() if user is not None else "",
+            },
+        )
     return NewApiKey(api_key=api_key, raw_key=raw_key)
 
 
-def api_key_revoke(*, api_key_id: int) -> None:
-    """Revoke a key; the next request that uses it is refused (keys are looked up on every request)."""
-    ApiKey.objects.filter(pk=api_key_id, revoked_at__isnull=True).update(revoked_at=timezone.now())
+def api_key_revoke(*, api_key_id: int, actor=None, actor_label: str = "") -> bool:
+    """Revoke a key; the very next request that uses it is refused (keys are looked up on every
+    request, never cached). False when it was already revoked (nothing written, nothing audited)."""
+    with transaction.atomic():
+        revoked = ApiKey.objects.filter(pk=api_key_id, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        if revoked:
+            prefix = ApiKey.objects.filter(pk=api_key_id).values_list("prefix", flat=True).first()
+            audit_record(
+                action=AuditAction.API_KEY_REVOKED,
+                actor=actor,
+                actor_label=actor_label,
+                target_type="api_key",
+                target_id=api_key_id,
+                detail={"prefix": prefix},
+            )
+    return bool(revoked)
 
 
 def api_key_touch(api_key: ApiKey) -> None:
@@ -141,11 +174,17 @@ class IntegrationPrincipal:
     pk = None
     id = None
     _leadcrm_roles = frozenset()
+    # What templates and context processors read of a signed-in user (a page rendered for a request
+    # that came with an integration key, such as /api/docs/, must not fail on them).
+    first_name = last_name = email = ""
 
     def __init__(self, api_key: ApiKey):
         self.api_key = api_key
 
     def get_username(self) -> str:
+        return self.actor_label
+
+    def get_full_name(self) -> str:
         return self.actor_label
 
     @property

@@ -109,7 +109,7 @@ def test_a_move_on_a_stale_page_is_refused_with_the_domain_message(marketer_clie
 def test_a_refused_move_without_its_button_is_shown_at_the_top_of_the_actions(marketer_client):
     lead = lead_in_stage("sql")
     response = marketer_client.post(reverse("lead-move", args=[lead.pk]), {"to_stage": "customer", "from_stage": "sql"})
-    assert response.status_code == 409
+    assert response.status_code == 403  # the role may not: 403 (409 is for the lead's state)
     assert "Your role may not move a lead from SQL to Customer." in response.content.decode()
 
 
@@ -123,7 +123,7 @@ def test_a_move_the_table_does_not_have_is_refused(marketer_client):
 def test_a_role_without_the_move_is_told_why(client_as, service_rep):
     lead = lead_in_stage("mql")
     response = client_as(service_rep).post(reverse("lead-move", args=[lead.pk]), {"to_stage": "sql"})
-    assert response.status_code == 409
+    assert response.status_code == 403
     assert "Your role may not move a lead from MQL to SQL." in response.content.decode()
     assert Lead.objects.get(pk=lead.pk).stage == "mql"
 
@@ -149,7 +149,9 @@ def test_service_sees_the_profile_read_only(client_as, service_rep):
     client = client_as(service_rep)
     response = client.get(detail(lead))
     assert response.context["profile_form"] is None
-    assert client.post(reverse("lead-profile", args=[lead.pk]), {"company": "Evil"}).status_code == 302
+    refused = client.post(reverse("lead-profile", args=[lead.pk]), {"company": "Evil"})
+    assert refused.status_code == 403
+    assert "Your role may not edit this lead&#x27;s profile." in refused.content.decode()
     assert Lead.objects.get(pk=lead.pk).company == "Initech"
 
 

@@ -29,7 +29,9 @@ class Command(BaseCommand):
             person = get_user_model().objects.filter(username=user).first()
             if person is None:
                 raise CommandError(f"No user {user!r}.")
-        new = api_key_create(name=name, scopes=scopes, form_name=form, user=person)
+        new = api_key_create(
+            name=name, scopes=scopes, form_name=form, user=person, actor_label="manage.py create_api_key"
+        )
         self.stderr.write(f"Created API key {new.api_key} with scopes {', '.join(new.api_key.scopes)}.")
         self.stderr.write("Store it now: it is shown only this once.")
         self.stdout.write(new.raw_key)
