@@ -385,7 +385,9 @@ class NotificationsView(ApiView):
 
 
 class NotificationsReadInSerializer(serializers.Serializer):
-    id = serializers.IntegerField(required=False, help_text="One notification; without it, all of them.")
+    id = serializers.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, help_text="One notification; without it, all of them."
+    )
 
 
 class NotificationsReadView(ApiView):

@@ -99,3 +99,16 @@ def test_each_rule_list_documents_its_own_rules(client, db):
     fit = paths["/api/v1/scoring/rulesets/{ruleset_id}/fit-rules/"]["get"]["responses"]["200"]
     assert engagement["content"]["application/json"]["schema"]["items"]["$ref"].endswith("/EngagementRule")
     assert fit["content"]["application/json"]["schema"]["items"]["$ref"].endswith("/FitRule")
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "field"),
+    [
+        ("/api/v1/notifications/read/", {"id": 2**70}, "id"),
+        ("/api/v1/leads/{lead}/merge/", {"other_id": 81518608215218023246493995663097856}, "other_id"),
+    ],
+)
+def test_an_id_beyond_64_bits_in_a_body_is_a_400_naming_it(admin_api, url, body, field):
+    lead = lead_in_stage("lead")
+    response = admin_api.post(url.format(lead=lead.pk), body, format="json")
+    assert set(assert_error(response, 400, "validation_error")["errors"]) == {field}
