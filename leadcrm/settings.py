@@ -282,6 +282,13 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "inte
 # The worker and beat themselves keep retrying the broker until it is back (without limit).
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# No remote control (celery inspect / control): with it, a worker that holds an unacknowledged task
+# when Redis drops exits instead of reconnecting (Celery/kombu 5.7: its pub/sub control connection
+# notices the drop first, and closing the channel then fails in restore_unacked with
+# "AttributeError: 'NoneType' object has no attribute 'hostname'"). Without it the worker waits for
+# Redis and goes on (tests/faults/test_worker_reconnects.py). Nothing here uses remote control: the
+# worker's health check is its process and its broker (docker-compose.yml).
+CELERY_WORKER_ENABLE_REMOTE_CONTROL = env_bool("CELERY_WORKER_REMOTE_CONTROL", False)
 CELERY_TIMEZONE = TIME_ZONE
 # Tasks outside an app's tasks.py (autodiscover finds only those).
 CELERY_IMPORTS = ["leads.data_tasks"]
