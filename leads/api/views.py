@@ -45,6 +45,7 @@ from .permissions import (
     visible_leads_for,
 )
 from .serializers import (
+    LEAD_LIST_COLUMNS,
     MAX_BATCH,
     EventBatchInSerializer,
     EventBatchOutSerializer,
@@ -60,6 +61,7 @@ from .serializers import (
     SubmissionInSerializer,
     SubmissionOutSerializer,
     TransitionInSerializer,
+    lead_list_data,
     validate_event,
     validate_submission,
 )
@@ -452,10 +454,9 @@ class LeadListView(ApiView):
         tags=["leads"],
     )
     def get(self, request):
-        leads = visible_leads_for(request).select_related("owner").defer("score_breakdown")
-        queryset = self.filter_queryset(leads)
-        rows, next_cursor = lead_pagination.paginate(queryset, request)
-        return lead_pagination.response(request, LeadListSerializer(rows, many=True).data, next_cursor)
+        queryset = self.filter_queryset(visible_leads_for(request))
+        rows, next_cursor = lead_pagination.paginate(queryset.values(*LEAD_LIST_COLUMNS), request)
+        return lead_pagination.response(request, lead_list_data(rows), next_cursor)
 
 
 def lead_detail_data(lead: Lead) -> dict:
