@@ -222,3 +222,67 @@ def test_recycle_is_offered_only_where_leads_can_be_recycled(marketer_client):
     lead_in_stage("sql")
     assert "Recycle…" not in marketer_client.get(URL).content.decode()
     assert "Recycle…" in marketer_client.get(URL, {"stage": "sql"}).content.decode()
+
+
+def test_a_row_shows_its_cells_as_before_without_per_row_tags(marketer_client, sales_rep):
+    from html import unescape
+
+    from leads.templatetags.ui import relative
+
+    lead = lead_in_stage("mql", first_name="Ada", last_name="<b>Lovelace</b>", company="Engines", source="webinar")
+    Lead.objects.filter(pk=lead.pk).update(
+        owner=sales_rep,
+        utm_campaign="spring",
+        score=70,
+        fit_score=30,
+        engagement_score=40,
+        score_breakdown=[{"rule": "Job title <CTO>", "points": 25}, {"rule": "Unsubscribed", "points": -5}],
+        last_activity_at=timezone.now() - timedelta(days=3, hours=2),
+    )
+    lead.refresh_from_db()
+    html = marketer_client.get(URL, {"source": "webinar"}).content.decode()
+    row = re.search(rf'<tr data-lead="{lead.pk}">(.*?)</tr>', html, re.S).group(1)
+    assert f'href="{reverse("lead-detail", args=[lead.pk])}?list=source%3Dwebinar"' in row
+    assert "Ada &lt;b&gt;Lovelace&lt;/b&gt;" in row  # escaped, never markup
+    title = unescape(re.search(r'class="num cell-score" title="([^"]*)"', row).group(1))
+    assert title == "Fit 30 · engagement 40\nJob title <CTO>: +25\nUnsubscribed: -5"
+    assert '<span class="badge badge-stage-mql">MQL</span>' in row
+    assert (sales_rep.get_full_name() or sales_rep.username) in row
+    assert f">{relative(lead.last_activity_at)}</time>" in row  # "3 days ago", as the reltime tag says
+
+
+@pytest.mark.parametrize(
+    "ago",
+    [
+        timedelta(seconds=30),
+        timedelta(minutes=1),
+        timedelta(minutes=59, seconds=59),
+        timedelta(hours=5),
+        timedelta(days=1),
+        timedelta(days=6, hours=23),
+        timedelta(days=8),
+        timedelta(days=29),
+        timedelta(days=31),
+        timedelta(days=59),
+        timedelta(days=364),
+        timedelta(days=366),
+        timedelta(days=800),
+        timedelta(minutes=-30),
+    ],
+)
+def test_the_rows_relative_times_read_as_the_reltime_tag_does(ago):
+    from leads.marketing_selectors import _ago
+    from leads.templatetags.ui import relative
+
+    now = timezone.now()
+    assert _ago(now - ago, now) == relative(now - ago, now)
+
+
+def test_the_filter_inputs_show_the_values_of_each_request(marketer_client):
+    lead_in_stage("mql", source="webinar")
+    for source in ["webinar", "ads", "webinar"]:
+        html = marketer_client.get(URL, {"source": source, "score_min": "5"}).content.decode()
+        assert f'name="source" value="{source}"' in html
+        assert 'name="score_min" value="5"' in html
+    html = marketer_client.get(URL, {"source": "ads", "score_min": "many"}).content.decode()
+    assert "Enter a whole number." in html  # a form with errors is never the cached one
