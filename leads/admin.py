@@ -1,5 +1,6 @@
 from .api import admin as api_admin  # noqa: F401, I001  (registers the ApiKey admin)
 from . import data_admin  # noqa: F401  (registers webhooks and erasures)
+from . import user_admin  # noqa: F401  (the users admin with the off-boarding action)
 from . import audit_admin  # noqa: F401  (registers the read-only audit log)
 
 # The Django admin for staff: every leads model, with the lifecycle's rules kept. Stage and score
@@ -37,6 +38,7 @@ from .models import (
 from .policy import why_not_move
 from .services import lead_mark_score_stale, lead_transition
 from .stages import STAGE_CHOICES, moves_from
+from .webhooks import webhook_leads_created
 
 SCORE_FIELDS = [
     "score",
@@ -210,6 +212,11 @@ class LeadAdmin(admin.ModelAdmin):
         events = reverse("admin:leads_engagementevent_changelist") + f"?lead__id__exact={lead.pk}"
         submissions = reverse("admin:leads_submission_changelist") + f"?lead__id__exact={lead.pk}"
         return format_html('<a href="{}">Engagement events</a> · <a href="{}">Submissions</a>', events, submissions)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:  # the admin's change view is atomic: the outbox row commits with the lead
+            webhook_leads_created(lead_ids=[obj.pk])
 
     def save_formset(self, request, form, formset, change):
         notes = formset.save(commit=False)

@@ -6,10 +6,6 @@ class LeadsConfig(AppConfig):
     verbose_name = "Leads"
 
     def ready(self) -> None:
-        # Outgoing webhooks listen to the leads app's own announcements (stage changes).
-        from . import webhooks
-
-        webhooks.connect()
         # The audit log records logins (Django's auth signals).
         from . import audit
 

@@ -61,8 +61,11 @@ class Lead(models.Model):
     score_stale = models.BooleanField(default=False)
     score_stale_since = models.DateTimeField(null=True, blank=True)
 
+    # PROTECT: deleting a rep would silently drop their sales-stage leads out of every queue.
+    # A leaving rep is off-boarded instead (leads.services.rep_offboard: leads back to the queue,
+    # account deactivated); a user who still owns leads cannot be deleted.
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_leads"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="owned_leads"
     )
     claimed_at = models.DateTimeField(null=True, blank=True)
 
@@ -79,9 +82,15 @@ class Lead(models.Model):
             # keyset tie-breaker: each sort has its index so deep pages stay cheap.
             models.Index(fields=["stage", "-score", "-id"], name="lead_stage_score_idx"),
             models.Index(fields=["stage", "-created_at", "-id"], name="lead_stage_created_idx"),
+            # Last activity sorts put the leads without any last, in both directions. On PostgreSQL
+            # these two are created DESC NULLS LAST (migration 0012; SQLite has no NULLS LAST in an
+            # index) so that the order and its index agree: PostgreSQL's DESC alone means NULLS
+            # FIRST. The lists walk the rows with a value, then those without (by id).
             models.Index(fields=["stage", "-last_activity_at", "-id"], name="lead_stage_activity_idx"),
+            models.Index(fields=["-last_activity_at", "-id"], name="lead_activity_idx"),
             models.Index(fields=["-score", "-id"], name="lead_score_idx"),
             models.Index(fields=["-created_at", "-id"], name="lead_created_idx"),
+            models.Index(fields=["company_size"], name="lead_size_idx"),
             models.Index(fields=["owner", "stage"], name="lead_owner_stage_idx"),
             # My leads: a rep's leads by the due date of their next step.
             models.Index(fields=["owner", "next_step_due", "id"], name="lead_owner_next_step_idx"),
@@ -131,7 +140,11 @@ class StageChange(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["lead", "-created_at"], name="stagechange_lead_idx")]
+        indexes = [
+            models.Index(fields=["lead", "-created_at"], name="stagechange_lead_idx"),
+            # Reports count moves into a stage over a period.
+            models.Index(fields=["to_stage", "created_at"], name="stagechange_to_stage_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.lead_id}: {self.from_stage} -> {self.to_stage}"
@@ -187,7 +200,9 @@ class Handoff(models.Model):
         ordering = ["-opened_at", "-id"]
         indexes = [
             models.Index(fields=["status", "due_at"], name="handoff_status_due_idx"),
-            models.Index(fields=["lead", "-opened_at"], name="handoff_lead_idx"),
+            # A lead's handoffs newest first and the admin's list, each in its full order (id breaks ties).
+            models.Index(fields=["lead", "-opened_at", "-id"], name="handoff_lead_opened_idx"),
+            models.Index(fields=["-opened_at", "-id"], name="handoff_opened_idx"),
         ]
         constraints = [
             # At most one open handoff per lead: the queue never shows a lead twice.
@@ -272,7 +287,8 @@ class EngagementEvent(models.Model):
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
-        indexes = [models.Index(fields=["lead", "-occurred_at"], name="event_lead_time_idx")]
+        # A lead's events in the list's full order (-occurred_at, -id): keyset pages walk it.
+        indexes = [models.Index(fields=["lead", "-occurred_at", "-id"], name="event_lead_time_id_idx")]
         constraints = [
             # An external id makes an event idempotent per source: a resend is a duplicate.
             models.UniqueConstraint(
@@ -628,6 +644,9 @@ class ImportJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The last sign of life of a queued or running job (queued, claimed by a run, a chunk written,
+    # or queued again): the sweeper queues the task again for a job silent for too long.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -36,6 +36,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("My upgrade flags", "service-flags", (SERVICE,), "Service"),
     NavItem("PQLs", "service-pqls", (SERVICE,), "Service"),
     NavItem("Audit log", "audit-log", (ADMIN,), "Admin"),
+    NavItem("Privacy", "privacy", (ADMIN,), "Admin"),
     NavItem("Django admin", "admin:index", (ADMIN,), "Admin"),
 ]
 
