@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from functools import wraps
+from functools import lru_cache, wraps
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import QueryDict
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, QueryDict
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
@@ -61,6 +62,24 @@ def _filter_form(data: QueryDict) -> MqlFilterForm:
     return form
 
 
+# The 15 filter inputs are rendered by Django's widget templates: 3 ms of the page's 21 ms of CPU
+# (measured in-process). Their HTML depends on nothing but the values typed (a form with errors is
+# rendered anew), so each process keeps the last few hundred.
+FILTER_FIELDS_CACHED = 256
+FILTER_FIELDS_TEMPLATE = "leads/partials/mql_filter_fields.html"
+
+
+@lru_cache(maxsize=FILTER_FIELDS_CACHED)
+def _filter_fields_cached(values: tuple) -> str:
+    return render_to_string(FILTER_FIELDS_TEMPLATE, {"form": _filter_form(QueryDict(urlencode(values, doseq=True)))})
+
+
+def _filter_fields(form: MqlFilterForm) -> str:
+    if form.errors:
+        return render_to_string(FILTER_FIELDS_TEMPLATE, {"form": form})
+    return _filter_fields_cached(tuple((name, tuple(form.data.getlist(name))) for name in form.fields))
+
+
 @require_GET
 @marketing_required
 def mql_list(request):
@@ -79,8 +98,6 @@ def mql_list(request):
         after=request.GET.get("after", ""),
         before=request.GET.get("before", ""),
     )
-    for lead in page.rows:
-        lead.factors = selectors.top_factors(lead)
 
     tabs = [{**view, "builtin": True} for view in selectors.builtin_views()]
     tabs += [
@@ -96,10 +113,12 @@ def mql_list(request):
     joiner = f"{query}&" if query else ""
     context = {
         "form": form,
+        "filter_fields": _filter_fields(form),
         "filters": filters,
         "query": query,
         "query_params": [(key, value) for key, values in QueryDict(query).lists() for value in values],
         "page": page,
+        "rows": selectors.list_rows(page.rows, list_query=query),
         "tabs": tabs,
         "active_tab": next((tab for tab in tabs if tab["active"]), None),
         "chips": chips,
@@ -119,6 +138,7 @@ def mql_list(request):
         "export_url": reverse("mql-export") + (f"?{query}" if query else ""),
         "list_url": _list_url(query),
         "return_to": request.get_full_path(),
+        "bulk_jobs": bulk_jobs.bulk_jobs_in_progress(user=request.user),  # the banner: one query
     }
     return render(request, "leads/mql_list.html", context)
 
@@ -161,12 +181,17 @@ def mql_bulk(request):
 @marketing_required
 def mql_bulk_job(request, job_id: int):
     """A background bulk move: its progress (the page polls its own fragment) and then its result."""
-    job = get_object_or_404(BulkMoveJob.objects.select_related("created_by"), pk=job_id)
+    job = BulkMoveJob.objects.select_related("created_by").filter(pk=job_id).first()
+    if job is None:
+        return render(request, "leads/bulk_job_missing.html", {"job_id": job_id}, status=404)
     label = dict(BULK_ACTIONS).get(job.action, job.action)
     context = {
         "job": job,
         "label": label,
         "summary": bulk_jobs.bulk_move_job_summary(job),
+        "reasons": bulk_jobs.bulk_job_reasons(job),
+        "filters_in_words": bulk_jobs.bulk_job_filters_in_words(job),
+        "starter": bulk_jobs.bulk_job_starter_name(job),
         "list_url": _list_url(job.query),
         "running": job.status != BulkMoveStatus.DONE,
     }
@@ -204,7 +229,8 @@ def saved_view_save(request):
 @require_POST
 @marketing_required
 def saved_view_remove(request, view_id: int):
-    saved_view_delete(user=request.user, view_id=view_id)
+    if not saved_view_delete(user=request.user, view_id=view_id):
+        raise Http404("No such saved view.")  # another person's view is not theirs to remove
     messages.success(request, "The view was removed.")
     return redirect("mql-list")
 
