@@ -295,6 +295,12 @@ CELERY_IMPORTS = ["leads.data_tasks"]
 CELERY_BEAT_SCHEDULE: dict = {
     # Outgoing webhooks whose retry task was lost, or that a killed worker left half sent.
     "webhooks-sweep": {"task": "leads.data_tasks.webhook_deliveries_sweep_task", "schedule": 60.0},
+    # CSV imports whose task was lost (broker down when started, worker killed): queued again once
+    # silent for leads.imports.STALLED_AFTER (5 minutes).
+    "imports-sweep": {
+        "task": "leads.data_tasks.import_jobs_sweep_task",
+        "schedule": float(env_int("IMPORT_SWEEP_SECONDS", 60)),
+    },
     # The safety net of scoring: leads whose nudge was lost (broker down, worker killed) are
     # still marked stale in PostgreSQL; the sweeper scores them and restarts stalled rescores.
     "scoring-sweep-stale": {

@@ -22,5 +22,12 @@ def webhook_deliveries_sweep_task() -> int:
 
 @shared_task
 def import_run_task(job_id: int) -> None:
-    """Run a queued CSV import (re-run after a lost worker, it finds written rows by email)."""
+    """Run a queued CSV import (a second copy, or one re-run after a lost worker, resumes after the
+    last written chunk and counts nothing twice)."""
     imports.import_run(job_id=job_id)
+
+
+@shared_task
+def import_jobs_sweep_task() -> int:
+    """Beat: queue again the imports whose task was lost (broker down at start, worker killed)."""
+    return imports.import_jobs_sweep()
