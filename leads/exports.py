@@ -33,6 +33,7 @@ LEAD_COLUMNS = [
     ("owner", "owner__username"),
     ("created_at", "created_at"),
     ("last_activity_at", "last_activity_at"),
+    ("unsubscribed", "unsubscribed"),
 ]
 TEXT_FIELDS = {"created_at": "created_text", "last_activity_at": "last_activity_text"}
 # Cells a spreadsheet would run as a formula: prefixed with a quote (CSV injection).
@@ -43,6 +44,8 @@ def csv_cell(value) -> str | int:
     """A CSV cell: empty for None, text that a spreadsheet would run as a formula quoted."""
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, str):
         return "'" + value if value.startswith(FORMULA_STARTS) else value
     if hasattr(value, "isoformat"):

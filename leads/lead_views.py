@@ -59,6 +59,7 @@ def _render(request, lead: Lead, *, status: int = 200, **overrides):
         "moves": moves,
         "move_error": None,
         "back_url": _back_url(request),
+        "can_manage_privacy": has_role(request.user, Role.ADMIN),
         **_list_neighbours(request, lead),
     }
     context.update(overrides)

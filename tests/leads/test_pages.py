@@ -14,7 +14,7 @@ from leads.navigation import NavItem
 from leads.roles import Role
 from leads.services import lead_claim, lead_transition
 from leads.stages import Stage
-from tests.factories import LeadFactory, UserFactory
+from tests.factories import LeadFactory, UserFactory, lead_in_stage
 
 PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's password
 
@@ -343,3 +343,11 @@ def test_too_many_wrong_passwords_pause_logins_with_a_clear_page(client, markete
     html = response.content.decode()
     assert 'data-testid="login-locked"' in html
     assert "logging in is paused for 15 minutes" in html
+
+
+def test_the_pipeline_flags_an_unsubscribed_lead_among_recent_moves(client, marketer):
+    lead_in_stage("mql", unsubscribed=True, first_name="Una")
+    client.force_login(marketer)
+    html = client.get(reverse("home")).content.decode()
+    assert "Una" in html
+    assert ">Unsubscribed</span>" in html

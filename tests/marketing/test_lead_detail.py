@@ -204,3 +204,10 @@ def test_the_list_links_carry_the_list(marketer_client):
     lead = lead_in_stage("mql", source="webinar")
     html = marketer_client.get(reverse("mql-list"), {"source": "webinar"}).content.decode()
     assert f'href="{detail(lead)}?list=source%3Dwebinar"' in html
+
+
+def test_admins_find_the_privacy_page_from_the_lead_and_marketers_do_not(marketer_client, client_as, admin_user):
+    lead = lead_in_stage("mql")
+    privacy = reverse("privacy-person", args=[lead.pk])
+    assert privacy in client_as(admin_user).get(detail(lead)).content.decode()
+    assert privacy not in marketer_client.get(detail(lead)).content.decode()

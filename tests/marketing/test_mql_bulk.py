@@ -124,6 +124,14 @@ def test_export_of_the_selection_and_formula_cells(marketer_client):
     assert rows[0]["company"].startswith("'=")
 
 
+def test_the_export_says_who_unsubscribed(marketer_client):
+    gone = lead_in_stage("mql", unsubscribed=True)
+    lead_in_stage("mql")
+    rows = {int(row["id"]): row for row in read_csv(marketer_client.get(EXPORT))}
+    assert rows.pop(gone.pk)["unsubscribed"] == "yes"
+    assert [row["unsubscribed"] for row in rows.values()] == ["no"]
+
+
 def test_save_a_view_and_see_it_as_a_tab(marketer_client, marketer, client_as, admin_user):
     url = reverse("mql-view-save")
     response = marketer_client.post(url, {"name": "German webinars", "query": "country=de&source=webinar&after=x"})
