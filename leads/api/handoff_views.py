@@ -30,10 +30,12 @@ def _refuse(reason: str | None) -> None:
 
 class QueueItemSerializer(HandoffSerializer):
     lead = LeadListSerializer(read_only=True)
-    sla_breached_at = serializers.DateTimeField(read_only=True)
+    sla_breached_at = serializers.DateTimeField(read_only=True, allow_null=True)
     offered_to = serializers.SerializerMethodField(help_text="The rep routing offered it to, if any.")
     offered_until = serializers.DateTimeField(
-        read_only=True, help_text="Only that rep (or an admin) may claim it until then; null: no deadline."
+        read_only=True,
+        allow_null=True,
+        help_text="Only that rep (or an admin) may claim it until then; null: no deadline.",
     )
     offered_to_me = serializers.SerializerMethodField()
 
