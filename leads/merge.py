@@ -18,9 +18,20 @@ from django.db.models import Count, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from .audit import audit_record
 from .exceptions import LeadError
 from .ingest import LEAD_ATTRIBUTION_FIELDS, LEAD_PROFILE_FIELDS
-from .models import EngagementEvent, Handoff, HandoffStatus, Lead, Note, StageChange, Submission, UpgradeFlag
+from .models import (
+    AuditAction,
+    EngagementEvent,
+    Handoff,
+    HandoffStatus,
+    Lead,
+    Note,
+    StageChange,
+    Submission,
+    UpgradeFlag,
+)
 from .services import lead_mark_score_stale
 from .stages import SALES_STAGES
 
@@ -181,4 +192,13 @@ def lead_merge(
             },
         )
         lead_mark_score_stale(lead_ids=[survivor.pk])
+        # Ids and field names only: the merged lead's email stays out of the audit log.
+        audit_record(
+            action=AuditAction.LEADS_MERGED,
+            actor=actor,
+            actor_label="" if actor else (actor_label or "system"),
+            target_type="lead",
+            target_id=survivor.pk,
+            detail={"merged_lead_id": other_id, "fields_taken": sorted(taken), "moved": moved},
+        )
     return MergeResult(survivor=survivor, merged_lead_id=other_id, moved=moved)

@@ -15,7 +15,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.forms.models import model_to_dict
 
+from .audit import audit_record
 from .models import (
+    AuditAction,
     EngagementEvent,
     Erasure,
     Handoff,
@@ -128,7 +130,7 @@ def person_erase(*, lead_id: int, actor=None, actor_label: str = "", reason: str
         lead.delete()
         if suppress:
             SuppressedEmail.objects.get_or_create(email_hash=hashed)
-        return Erasure.objects.create(
+        erasure = Erasure.objects.create(
             lead_id_erased=lead_id,
             email_hash=hashed,
             erased_by=actor,
@@ -137,6 +139,16 @@ def person_erase(*, lead_id: int, actor=None, actor_label: str = "", reason: str
             counts=counts,
             suppressed=suppress,
         )
+        # The lead's own audit entries stay (they hold no personal data); this one says it went.
+        audit_record(
+            action=AuditAction.PERSON_ERASED,
+            actor=actor,
+            actor_label="" if actor else (actor_label or "system"),
+            target_type="lead",
+            target_id=lead_id,
+            detail={"erasure_id": erasure.pk, "reference": erasure.reason, "suppressed": suppress},
+        )
+        return erasure
 
 
 def suppression_lift(*, email: str) -> bool:

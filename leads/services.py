@@ -7,8 +7,9 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from . import webhooks
+from .audit import audit_record
 from .exceptions import AlreadyClaimed, OfferedToAnotherRep, ReasonRequired, TransitionNotAllowed
-from .models import EngagementEvent, Handoff, HandoffKind, HandoffStatus, Lead, StageChange, Team
+from .models import AuditAction, EngagementEvent, Handoff, HandoffKind, HandoffStatus, Lead, StageChange, Team
 from .sales_selectors import offer_open_to
 from .signals import events_stored, lead_stage_changed
 from .stages import MARKETING_STAGES, SALES_STAGES, Stage, get_move, stage_label
@@ -81,6 +82,15 @@ def lead_transition(
             actor=actor,
             actor_label="" if actor else (actor_label or "system"),
             reason=reason,
+        )
+        # The reason is free text (it may name a person): the audit entry keeps the stages only.
+        audit_record(
+            action=AuditAction.LEAD_MOVED,
+            actor=actor,
+            actor_label="" if actor else (actor_label or "system"),
+            target_type="lead",
+            target_id=lead.pk,
+            detail={"from": source, "to": move.target.value, "stage_change_id": change.pk},
         )
 
         # Leaving a sales stage settles its open handoff; entering one opens a new handoff.
@@ -170,6 +180,13 @@ def lead_claim(*, lead_id: int, user) -> Handoff:
         handoff.decided_by = user
         handoff.decided_at = now
         handoff.lead = lead
+        audit_record(
+            action=AuditAction.LEAD_CLAIMED,
+            actor=user,
+            target_type="lead",
+            target_id=lead.pk,
+            detail={"stage": lead.stage, "handoff_id": handoff.pk},
+        )
         webhooks.webhook_handoff_accepted(handoff=handoff)  # outbox row in this transaction
     return handoff
 
@@ -185,6 +202,7 @@ def lead_release(*, lead_id: int, user, reason: str = "") -> Handoff:
         if Handoff.objects.filter(lead=lead, status=HandoffStatus.OPEN).exists():
             raise TransitionNotAllowed("This lead is already waiting in the sales queue.")
         previous = Handoff.objects.filter(lead=lead).order_by("-opened_at", "-id").first()
+        previous_owner_id = lead.owner_id
         kind, from_team = HANDOFF_KIND_FOR_STAGE[Stage(lead.stage)]
         if previous is not None:
             kind, from_team = previous.kind, previous.from_team
@@ -198,6 +216,13 @@ def lead_release(*, lead_id: int, user, reason: str = "") -> Handoff:
             to_team=Team.SALES,
             reason=(reason or "").strip() or f"Released by {_display_name(user)}",
             opened_by=user,
+        )
+        audit_record(
+            action=AuditAction.LEAD_RELEASED,
+            actor=user,
+            target_type="lead",
+            target_id=lead.pk,
+            detail={"stage": lead.stage, "owner_id": previous_owner_id, "handoff_id": handoff.pk},
         )
         handoff_opened(handoff=handoff)
     return handoff
@@ -277,9 +302,6 @@ def rep_offboard(*, user, by) -> OffboardResult:
     own in other stages (customers, disqualified) keep them as their owner, as history; that and
     Lead.owner's PROTECT is why a rep is deactivated, never deleted.
     """
-    from .audit import audit_record
-    from .models import AuditAction
-
     name = _display_name(user)
     reason = f"{name} left the team: released by {_display_name(by)} at off-boarding"
     with transaction.atomic():
@@ -296,13 +318,6 @@ def rep_offboard(*, user, by) -> OffboardResult:
                 lead_release(lead_id=lead_id, user=by, reason=reason)
             except TransitionNotAllowed as error:
                 raise TransitionNotAllowed(f"Lead {lead_id}: {error} Nothing was changed.") from error
-            audit_record(
-                action=AuditAction.LEAD_RELEASED,
-                actor=by,
-                target_type="lead",
-                target_id=lead_id,
-                detail={"offboarded_user_id": user.pk},
-            )
         # An open handoff routed to them would wait out its exclusive offer: the queue gets it now.
         withdrawn = Handoff.objects.filter(status=HandoffStatus.OPEN, offered_to=user).update(
             offered_to=None, offered_until=None

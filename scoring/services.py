@@ -25,8 +25,9 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Case, F, Max, Value, When
 from django.utils import timezone
 
+from leads.audit import audit_record
 from leads.exceptions import LeadError
-from leads.models import Lead
+from leads.models import AuditAction, Lead
 from leads.services import lead_transition
 
 from . import engine
@@ -245,6 +246,13 @@ def ruleset_publish(*, ruleset_id: int, user=None) -> RescoreJob:
             reason=RescoreReason.PUBLISH,
             total=Lead.objects.count(),
             created_by=user if getattr(user, "pk", None) else None,
+        )
+        audit_record(
+            action=AuditAction.RULESET_PUBLISHED,
+            actor=user if getattr(user, "pk", None) else None,
+            target_type="ruleset",
+            target_id=draft.pk,
+            detail={"version": version, "rescore_job_id": job.pk},
         )
         transaction.on_commit(lambda: _enqueue_rescore(job.pk))
     logger.info("Published rule set v%s; rescore job %s for %s leads", version, job.pk, job.total)
