@@ -398,7 +398,12 @@ def _leads_touch(activity: dict[int, datetime]) -> None:
             f"score_stale_since = CASE WHEN {table}.score_stale THEN {table}.score_stale_since ELSE %s END "
             f"FROM {values} AS v WHERE {table}.id = v.id "
             # A lead already marked stale and already as recent is left alone: no new row version
-            # (and no entry in each of its indexes) for a write that changes nothing.
+            # (and no entry in each of its indexes) for a write that changes nothing. Skipping
+            # the row also skips its row lock, which is still safe against the scoring worker:
+            # the events INSERT's foreign-key check already holds FOR KEY SHARE on each lead
+            # until this transaction commits, so the worker's FOR UPDATE SKIP LOCKED claim passes
+            # such a lead by (it cannot score it without these events and clear the mark), and
+            # a lead the worker claimed first makes that check wait for the worker's commit.
             f"AND ({table}.last_activity_at IS NULL OR {table}.last_activity_at < v.at OR NOT {table}.score_stale)",
             [now, *params],
         )

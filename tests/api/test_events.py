@@ -181,6 +181,33 @@ def test_last_activity_only_moves_forward(submit_client):
     assert lead.last_activity_at.isoformat() == "2026-02-01T00:00:00+00:00"
 
 
+def test_a_lead_already_stale_keeps_the_time_it_became_stale(submit_client):
+    """The sweeper and the worker take the oldest stale leads first: a later batch must not push a
+    waiting lead to the back of the queue (nor rewrite a lead it changes nothing on)."""
+    lead = LeadFactory(score_stale=False, last_activity_at=None)
+    submit_client.post(URL, {"lead_id": lead.pk, "event_type": "page_view", "occurred_at": "2026-02-01T00:00:00Z"})
+    lead.refresh_from_db()
+    assert lead.score_stale and lead.score_stale_since is not None
+    first_mark, version = lead.score_stale_since, _row_version(lead.pk)
+
+    submit_client.post(URL, {"lead_id": lead.pk, "event_type": "page_view", "occurred_at": "2026-01-01T00:00:00Z"})
+    lead.refresh_from_db()
+    assert lead.score_stale_since == first_mark
+    assert lead.last_activity_at.isoformat() == "2026-02-01T00:00:00+00:00"
+    assert _row_version(lead.pk) == version  # no new row version (and no index entries) written
+
+
+def _row_version(lead_id: int):
+    """PostgreSQL: where the lead's current row version is; an UPDATE writes a new one (None elsewhere)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT ctid::text FROM leads_lead WHERE id = %s", [lead_id])
+        return cursor.fetchone()[0]
+
+
 def test_scoring_hears_of_the_leads_after_commit(submit_client, django_capture_on_commit_callbacks):
     leads = [LeadFactory(), LeadFactory()]
     received = []
