@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from leads.handoffs import handoff_sla_sweep
-from leads.models import Handoff, HandoffStatus, Notification, StageChange
+from leads.models import AuditAction, AuditEntry, Handoff, HandoffStatus, Notification, StageChange
 from tests.factories import UserFactory, lead_in_stage
 from tests.sales.conftest import HTMX
 
@@ -63,6 +63,9 @@ def test_fifty_concurrent_claims_make_one_owner(transactional_db, door):
         (HandoffStatus.ACCEPTED, winner.pk)
     ]
     assert StageChange.objects.filter(lead=lead).count() == changes_before
+    # And one entry in the audit log, naming the winner.
+    claims = AuditEntry.objects.filter(action=AuditAction.LEAD_CLAIMED, target_id=lead.pk)
+    assert list(claims.values_list("actor", flat=True)) == [winner.pk]
     refusals = [body for status, body in answers if status == 409]
     if door == "page":
         assert all(f"Already claimed by {winner.get_full_name()}" in body for body in refusals)
