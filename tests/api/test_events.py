@@ -208,6 +208,30 @@ def _row_version(lead_id: int):
         return cursor.fetchone()[0]
 
 
+@pytest.mark.postgres
+def test_event_batches_maintain_no_redundant_index(db):
+    """Each event writes every index of the event table and each touched lead (not a HOT update)
+    every index of the lead table: the single-column lead_id, owner_id and email "_like" indexes
+    Django would add are covered by others and stay dropped (migration 0015), and the lookups by
+    lead still find an index."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tablename, indexdef FROM pg_indexes WHERE tablename IN ('leads_lead', 'leads_engagementevent')"
+        )
+        definitions = cursor.fetchall()
+        assert not [d for t, d in definitions if "varchar_pattern_ops" in d]
+        assert not [d for t, d in definitions if d.endswith("(lead_id)") or d.endswith("(owner_id)")]
+        cursor.execute("SET enable_seqscan = off")
+        cursor.execute("EXPLAIN SELECT id FROM leads_engagementevent WHERE lead_id = ANY(ARRAY[1, 2]::bigint[])")
+        plan = " ".join(row[0] for row in cursor.fetchall())
+        cursor.execute("EXPLAIN SELECT id FROM leads_lead WHERE owner_id = 1")
+        plan += " ".join(row[0] for row in cursor.fetchall())
+        cursor.execute("RESET enable_seqscan")
+    assert "event_lead_time_id_idx" in plan and "lead_owner_" in plan
+
+
 def test_scoring_hears_of_the_leads_after_commit(submit_client, django_capture_on_commit_callbacks):
     leads = [LeadFactory(), LeadFactory()]
     received = []
