@@ -30,7 +30,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from . import ingest
-from .api.auth import KEY_PREFIX, api_key_generate, api_key_lookup, api_key_touch, hash_key
+from .api.auth import KEY_PREFIX, api_key_create, api_key_lookup, api_key_touch, hash_key
 from .api.serializers import validate_submission
 from .api.throttling import _count, parse_rate
 from .audit import audit_record
@@ -92,24 +92,16 @@ def is_public_form_key(api_key: ApiKey) -> bool:
 
 
 def _key_create(*, form_name: str, created_by) -> ApiKey:
-    # The prefix is random and unique (a clash raises IntegrityError: the caller's transaction rolls back).
-    _, prefix, _ = api_key_generate()
-    api_key = ApiKey.objects.create(
+    # A submit-only key of this one form, its secret derived from its random prefix (the page shows
+    # the snippet again without storing the secret); a prefix clash raises IntegrityError and the
+    # caller's transaction rolls back.
+    return api_key_create(
         name=f"Web form: {form_name}"[:100],
-        prefix=prefix,
-        key_hash=hash_key(derive_public_key(prefix)),
         scopes=[ApiKey.Scope.SUBMIT.value],
         form_name=form_name,
         created_by=created_by,
-    )
-    audit_record(
-        action=AuditAction.API_KEY_CREATED,
-        actor=created_by,
-        target_type="api_key",
-        target_id=api_key.pk,
-        detail={"prefix": prefix, "key_name": api_key.name, "scopes": api_key.scopes, "form": form_name},
-    )
-    return api_key
+        secret_for=derive_public_key,
+    ).api_key
 
 
 def _keys_revoke(keys: list[ApiKey], *, actor=None) -> int:

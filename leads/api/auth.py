@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -55,16 +56,22 @@ def api_key_create(
     user=None,
     created_by=None,
     actor_label: str = "",
+    secret_for: Callable[[str], str] | None = None,
 ) -> NewApiKey:
     """Create a key and return it with its raw value, which exists only in this return value.
 
     created_by: the admin who made it; actor_label says who it was without one (the command line).
+    secret_for: derive the raw key from the new prefix instead of drawing it at random (a web
+    form's public key, which the forms page must be able to show again: leads.public_forms).
     """
     valid = {scope.value for scope in ApiKey.Scope}
     unknown = sorted(set(scopes) - valid)
     if unknown:
         raise ValueError(f"Unknown scope(s): {', '.join(unknown)}. Known: {', '.join(sorted(valid))}.")
     raw_key, prefix, key_hash = api_key_generate()
+    if secret_for is not None:
+        raw_key = secret_for(prefix)
+        key_hash = hash_key(raw_key)
     with transaction.atomic():
         api_key = ApiKey.objects.create(
             name=name,
