@@ -3,14 +3,12 @@
 from urllib.parse import urlencode
 
 from django import forms
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 from django.urls import reverse
 
 from .audit import AuditFilters, audit_page
 from .models import AuditAction
-from .roles import Role, has_role
+from .roles import Role, role_required
 
 
 class AuditFilterForm(forms.Form):
@@ -41,10 +39,8 @@ class AuditFilterForm(forms.Form):
         )
 
 
-@login_required
+@role_required(Role.ADMIN, "The audit log is for admins.")
 def audit_log(request):
-    if not has_role(request.user, Role.ADMIN):
-        raise PermissionDenied("The audit log is for admins.")
     form = AuditFilterForm(request.GET)
     filters = form.filters()
     cursor = request.GET.get("cursor", "")

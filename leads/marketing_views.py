@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from functools import lru_cache, wraps
+from functools import lru_cache
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -32,20 +30,9 @@ from .forms import (
 )
 from .marketing_services import leads_bulk_move, saved_view_create, saved_view_delete
 from .models import BulkMoveJob, BulkMoveStatus
-from .roles import Role, has_role
+from .roles import Role, role_required
 
-
-def marketing_required(view):
-    """Marketing (and admin) only; anyone else signed in gets a 403, a visitor the login page."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not has_role(request.user, Role.MARKETING):
-            raise PermissionDenied("The marketing workspace is for marketing.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
+marketing_required = role_required(Role.MARKETING, "The marketing workspace is for marketing.")
 
 
 def _list_url(query: str) -> str:

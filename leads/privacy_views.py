@@ -7,12 +7,9 @@ an erasure cannot be undone. Views are thin: leads.privacy does the work.
 """
 
 import json
-from functools import wraps
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import validate_email
 from django.http import HttpResponse
@@ -21,21 +18,10 @@ from django.views.decorators.http import require_http_methods
 
 from . import privacy
 from .models import Erasure, Lead, normalize_email
-from .roles import Role, has_role
+from .roles import Role, role_required
 from .selectors import lead_search
 
-
-def admin_required(view):
-    """Admins only; anyone else signed in gets a 403, a visitor the login page."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not has_role(request.user, Role.ADMIN):
-            raise PermissionDenied("Exporting and erasing a person's data is for admins.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
+admin_required = role_required(Role.ADMIN, "Exporting and erasing a person's data is for admins.")
 
 
 class EraseForm(forms.Form):

@@ -1,6 +1,10 @@
 """People and roles: each role is a Django group; admin is the admin group or a superuser."""
 
 from enum import StrEnum
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 
 
 class Role(StrEnum):
@@ -43,3 +47,20 @@ def primary_role(user) -> Role | None:
         if role in held:
             return role
     return None
+
+
+def role_required(role: Role, refusal: str):
+    """A view for one role (and admins): anyone else signed in gets a 403 saying `refusal`, a
+    visitor the login page."""
+
+    def decorator(view):
+        @login_required
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not has_role(request.user, role):
+                raise PermissionDenied(refusal)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
