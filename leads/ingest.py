@@ -28,6 +28,7 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from . import webhooks
+from .activity import pending_activity_add
 from .exceptions import Suppressed
 from .models import (
     ApiKey,
@@ -135,8 +136,9 @@ def _canonical(body: dict) -> dict:
 def _announce_events_stored(lead_ids) -> None:
     """Tell scoring after commit (the same announcement lead_mark_score_stale makes).
 
-    The statements here already set score_stale on the leads they touch, in the same
-    transaction as the events, so only the announcement is left to do.
+    The statements here already marked the leads they touch, in the same transaction as the
+    events (score_stale on the lead, or a PendingActivity row the worker folds in), so only the
+    announcement is left to do.
     """
     ids = sorted(set(lead_ids))
     if ids:
@@ -289,13 +291,21 @@ def _lead_upsert_statement(
     return sql, [*row.values(), bool(explicit_domain)], row
 
 
-def _leads_for_emails(emails: set[str]) -> tuple[dict[str, int], list[int]]:
+def _leads_for_emails(emails: set[str]) -> tuple[dict[str, int], set[str], list[int]]:
     """Lead ids by email, creating the leads that do not exist yet (sorted, so concurrent batches
-    insert the same new emails in the same order). Also returns the ids this call inserted."""
+    insert the same new emails in the same order), except for suppressed emails. Returns the ids
+    by email, the suppressed emails and the ids this call inserted.
+
+    Only an address without a lead can be on the suppression list (an erasure deletes the lead
+    and suppresses its address; nothing creates a lead for a suppressed one), so only the new
+    addresses are hashed and looked up: in a steady stream of events for known leads, none.
+    """
     found = _lead_ids_by_email(emails)
-    missing = sorted(emails - found.keys())
+    unknown = emails - found.keys()
+    suppressed = suppressed_emails(sorted(unknown)) if unknown else set()
+    missing = sorted(unknown - suppressed)
     if not missing:
-        return found, []
+        return found, suppressed, []
     now = timezone.now()
     if _is_postgresql():
         inserted = _leads_create_postgresql(missing, now)
@@ -303,7 +313,7 @@ def _leads_for_emails(emails: set[str]) -> tuple[dict[str, int], list[int]]:
         raced = set(missing) - found.keys()
         if raced:  # created by a concurrent request after our SELECT: read them now that they committed
             found.update(_lead_ids_by_email(raced))
-        return found, list(inserted.values())
+        return found, suppressed, list(inserted.values())
     rows = [
         _lead_row(
             email=email,
@@ -325,7 +335,7 @@ def _leads_for_emails(emails: set[str]) -> tuple[dict[str, int], list[int]]:
     raced = set(missing) - found.keys()
     if raced:  # created by a concurrent request after our SELECT: read them now that they committed
         found.update(dict(Lead.objects.filter(email__in=raced).values_list("email", "id")))
-    return found, list(inserted.values())
+    return found, suppressed, list(inserted.values())
 
 
 def _lead_ids_by_email(emails: set[str]) -> dict[str, int]:
@@ -374,39 +384,6 @@ def _leads_create_postgresql(emails: list[str], now: datetime) -> dict[str, int]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return dict(cursor.fetchall())
-
-
-def _leads_touch(activity: dict[int, datetime]) -> None:
-    """Last activity moves forward and the score is marked stale: one statement for all leads,
-    joined in id order (so concurrent batches lock shared leads in the same order)."""
-    now = _adapt_datetime(timezone.now())
-    lead_ids = sorted(activity)
-    if _is_postgresql():
-        values = "(SELECT * FROM jsonb_to_recordset(%s::jsonb) AS x(id bigint, at timestamptz))"
-        params = [_json([{"id": lead_id, "at": activity[lead_id].isoformat()} for lead_id in lead_ids])]
-    else:
-        params = [value for lead_id in lead_ids for value in (lead_id, _adapt_datetime(activity[lead_id]))]
-        rows = ", ".join(["(%s, %s)"] * len(lead_ids))
-        values = f"(SELECT column1 AS id, column2 AS at FROM (VALUES {rows}))"
-    table = _quoted(Lead._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET "
-            f"last_activity_at = CASE WHEN {table}.last_activity_at IS NULL OR {table}.last_activity_at < v.at "
-            f"THEN v.at ELSE {table}.last_activity_at END, "
-            "score_stale = TRUE, "
-            f"score_stale_since = CASE WHEN {table}.score_stale THEN {table}.score_stale_since ELSE %s END "
-            f"FROM {values} AS v WHERE {table}.id = v.id "
-            # A lead already marked stale and already as recent is left alone: no new row version
-            # (and no entry in each of its indexes) for a write that changes nothing. Skipping
-            # the row also skips its row lock, which is still safe against the scoring worker:
-            # the events INSERT's foreign-key check already holds FOR KEY SHARE on each lead
-            # until this transaction commits, so the worker's FOR UPDATE SKIP LOCKED claim passes
-            # such a lead by (it cannot score it without these events and clear the mark), and
-            # a lead the worker claimed first makes that check wait for the worker's commit.
-            f"AND ({table}.last_activity_at IS NULL OR {table}.last_activity_at < v.at OR NOT {table}.score_stale)",
-            [now, *params],
-        )
 
 
 # --- Submissions ----------------------------------------------------------------------------
@@ -656,8 +633,7 @@ def events_ingest(*, items: list[tuple[int, EventInput]]) -> list[EventOutcome]:
         wanted_ids = {item.lead_id for _, item in items if item.lead_id is not None}
         known_ids = _existing_lead_ids(wanted_ids) if wanted_ids else set()
         emails = {item.email for _, item in items if item.email is not None}
-        suppressed = suppressed_emails(sorted(emails)) if emails else set()
-        lead_by_email, created_ids = _leads_for_emails(emails - suppressed) if emails else ({}, [])
+        lead_by_email, suppressed, created_ids = _leads_for_emails(emails) if emails else ({}, set(), [])
         # Only leads this INSERT created are announced (once per lead), in this transaction.
         webhooks.webhook_leads_created(lead_ids=created_ids)
 
@@ -697,7 +673,8 @@ def events_ingest(*, items: list[tuple[int, EventInput]]) -> list[EventOutcome]:
             # An unsubscribe is respected at once, not only by its (negative) scoring rule.
             Lead.objects.filter(pk__in=unsubscribed, unsubscribed=False).update(unsubscribed=True)
         if activity:
-            _leads_touch(activity)
+            # Not an UPDATE of each lead: one queue row per lead, folded in by the scoring worker.
+            pending_activity_add(activity)
             _announce_events_stored(activity)
     return [outcomes[index] for index, _ in items]
 
@@ -744,7 +721,7 @@ def lead_update_fields(*, lead_id: int, changes: dict) -> None:
     if unknown:
         raise ValueError(f"Not editable: {', '.join(sorted(unknown))}")
     with transaction.atomic():
-        lead = Lead.objects.select_for_update().get(pk=lead_id)
+        lead = Lead.objects.select_for_update(no_key=True).get(pk=lead_id)
         for name, value in changes.items():
             setattr(lead, name, value)
         lead.save(update_fields=[*changes, "company_domain", "updated_at"])

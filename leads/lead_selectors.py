@@ -12,6 +12,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 
 from . import policy
+from .activity import score_is_stale
 from .models import EngagementEvent, EventType, Handoff, HandoffStatus, Lead, Note, StageChange
 from .stages import Move, MoveKind, Stage, moves_from, stage_label
 
@@ -87,7 +88,7 @@ def score_card(lead: Lead, top: int = 3) -> dict:
         "adds_up": sum(item.get("points", 0) for item in items) == lead.score,
         "version": lead.score_ruleset_version,
         "scored_at": lead.scored_at,
-        "stale": lead.score_stale,
+        "stale": score_is_stale(lead),
         "scored": lead.scored_at is not None,
     }
 

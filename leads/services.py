@@ -46,7 +46,10 @@ def lead_transition(
     """
     reason = (reason or "").strip()
     with transaction.atomic():
-        lead = Lead.objects.select_for_update().get(pk=lead_id)
+        # NO KEY: a move changes no key column, so event batches storing events for this lead
+        # (their foreign-key check takes FOR KEY SHARE) do not wait for it; other writers of the
+        # lead (moves, claims, scoring) still take turns.
+        lead = Lead.objects.select_for_update(no_key=True).get(pk=lead_id)
         source = lead.stage
         if expected_stage is not None and source != expected_stage:
             raise TransitionNotAllowed(
@@ -150,7 +153,7 @@ def lead_claim(*, lead_id: int, user) -> Handoff:
     with transaction.atomic():
         # Lock the lead before its handoff, in the same order as lead_transition: the other way
         # round a claim and a concurrent move of the same lead deadlock on PostgreSQL.
-        lead = Lead.objects.select_for_update().get(pk=lead_id)
+        lead = Lead.objects.select_for_update(no_key=True).get(pk=lead_id)
         handoff = Handoff.objects.filter(lead_id=lead_id, status=HandoffStatus.OPEN).first()
         won = 0
         if handoff is not None:
@@ -194,7 +197,7 @@ def lead_claim(*, lead_id: int, user) -> Handoff:
 def lead_release(*, lead_id: int, user, reason: str = "") -> Handoff:
     """The owner (or an admin, by the caller's policy) gives a lead back to the sales queue."""
     with transaction.atomic():
-        lead = Lead.objects.select_for_update().get(pk=lead_id)
+        lead = Lead.objects.select_for_update(no_key=True).get(pk=lead_id)
         if lead.owner_id is None:
             raise TransitionNotAllowed("This lead has no owner: there is nothing to release.")
         if lead.stage not in SALES_STAGES:

@@ -10,6 +10,7 @@ from django.db import connection
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from leads.activity import score_is_stale
 from leads.models import EngagementEvent, Lead
 
 from . import engine
@@ -348,7 +349,7 @@ def lead_score_explain(*, lead_id: int) -> dict:
         "breakdown": lead.score_breakdown,
         "ruleset_version": lead.score_ruleset_version,
         "scored_at": lead.scored_at,
-        "stale": lead.score_stale,
+        "stale": score_is_stale(lead),
     }
 
 
@@ -366,10 +367,6 @@ def rescore_jobs_stalled(*, older_than_seconds: int = 60) -> list[int]:
     return list(
         RescoreJob.objects.filter(status=RescoreStatus.RUNNING, updated_at__lt=cutoff).values_list("id", flat=True)
     )
-
-
-def stale_lead_count() -> int:
-    return Lead.objects.filter(score_stale=True).count()
 
 
 def as_timestamp(value: datetime | None) -> float:

@@ -4,9 +4,12 @@ Locking policy (see also leads.services.lead_mark_score_stale):
 - A recompute claims leads with SELECT ... FOR UPDATE SKIP LOCKED and keeps them locked until it
   has read their events, written their scores and made their moves, in one transaction. Several
   workers therefore never score the same lead at once, and nobody waits for them.
-- Storing an event marks its lead with an unconditional UPDATE, which waits for that lock: an
-  event stored while its lead is being scored marks the lead again after the worker commits, so
-  the worker's "clear the mark" never hides an event it did not see. The worker also clears the
+- The claim is FOR NO KEY UPDATE, which an event INSERT's foreign-key check (FOR KEY SHARE)
+  does not wait for. An event batch queues its leads (leads.activity: a PendingActivity row, in
+  the events' transaction) and each drain pass takes queue rows and scores their leads, locked,
+  in one transaction: an event stored while its lead is being scored is in a queue row a later
+  pass takes. Other marks (lead_mark_score_stale) are an unconditional UPDATE, which waits for
+  the claim: the worker's "clear the mark" never hides an event it did not see. It also clears the
   mark only where score_stale_since is still the value it claimed (the guard that matters on
   SQLite, which has no row locks).
 - Scores are recomputed from all stored events, never incremented: running a batch twice, or two
@@ -22,9 +25,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import Case, F, Max, Value, When
+from django.db.models import Case, F, Max, Q, Value, When
 from django.utils import timezone
 
+from leads.activity import pending_activity_take, pending_activity_waiting
 from leads.audit import audit_record
 from leads.exceptions import LeadError
 from leads.models import AuditAction, Lead
@@ -57,6 +61,7 @@ logger = logging.getLogger(__name__)
 
 SCORING_ACTOR = "scoring"
 BATCH_SIZE = 500
+QUEUE_PASS_LEADS = 2_000  # leads per pass over the pending-activity queue (a batch of events is up to 1,000)
 RESCORE_CHUNK_SIZE = 500
 # One nudge in flight at a time: the key is set when a drain task is queued and deleted when it
 # starts, so a burst of 1,000 events queues one task (which then sees all of them). The TTL frees
@@ -270,16 +275,22 @@ def _claim_stale(batch_size: int) -> list[tuple]:
     """Lock up to batch_size stale leads nobody else holds, oldest mark first."""
     queryset = Lead.objects.filter(score_stale=True).order_by("score_stale_since")
     if _skip_locked_supported():
-        queryset = queryset.select_for_update(skip_locked=True)
+        # NO KEY: an event batch's foreign-key check (FOR KEY SHARE) on a lead we score does
+        # not wait for us; the scores we write are not key columns.
+        queryset = queryset.select_for_update(skip_locked=True, no_key=True)
     # SQLite has no row locks: there the whole database is the lock, and the
     # score_stale_since guard in _write_scores keeps a newer mark.
     return list(queryset.values_list(*LEAD_FACT_FIELDS, "score_stale_since")[:batch_size])
 
 
-def _write_scores(updates: list[tuple[int, engine.ScoreResult, datetime | None]], version, now) -> None:
-    """Save scores; clear each lead's stale mark only if it is still the mark that was claimed."""
+def _write_scores(
+    updates: list[tuple[int, engine.ScoreResult, datetime | None]], version, now, activity: dict | None = None
+) -> None:
+    """Save scores; clear each lead's stale mark only if it is still the mark that was claimed;
+    move last_activity_at forward to the queued activity's time ({lead id: time}), if given."""
     if not updates:
         return
+    activity = activity or {}
     if connection.vendor == "postgresql":
         # One statement for the whole batch (bulk_update's CASE per row grows quadratically).
         # The batch travels as one JSON document that PostgreSQL unpacks in C (arrays of JSON
@@ -290,9 +301,12 @@ def _write_scores(updates: list[tuple[int, engine.ScoreResult, datetime | None]]
             "score_breakdown = v.breakdown, score_ruleset_version = %s, scored_at = %s, "
             "score_stale = l.score_stale AND l.score_stale_since IS DISTINCT FROM v.since, "
             "score_stale_since = CASE WHEN l.score_stale AND l.score_stale_since IS DISTINCT FROM v.since "
-            "THEN l.score_stale_since END "
+            "THEN l.score_stale_since END, "
+            "last_activity_at = CASE WHEN v.at IS NOT NULL "
+            "AND (l.last_activity_at IS NULL OR l.last_activity_at < v.at) THEN v.at ELSE l.last_activity_at END "
             "FROM jsonb_to_recordset(%s::jsonb) "
-            "AS v(id bigint, fit integer, engagement integer, total integer, breakdown jsonb, since timestamptz) "
+            "AS v(id bigint, fit integer, engagement integer, total integer, breakdown jsonb, since timestamptz, "
+            "at timestamptz) "
             "WHERE l.id = v.id"
         )
         batch = json.dumps(
@@ -304,6 +318,7 @@ def _write_scores(updates: list[tuple[int, engine.ScoreResult, datetime | None]]
                     "total": result.total,
                     "breakdown": result.breakdown,
                     "since": since.isoformat() if since else None,
+                    "at": activity[lead_id].isoformat() if lead_id in activity else None,
                 }
                 for lead_id, result, since in updates
             ],
@@ -315,6 +330,10 @@ def _write_scores(updates: list[tuple[int, engine.ScoreResult, datetime | None]]
         return
     for lead_id, result, since in updates:
         still_claimed = When(score_stale_since=since, then=Value(False))
+        if lead_id in activity:
+            Lead.objects.filter(pk=lead_id).filter(
+                Q(last_activity_at__isnull=True) | Q(last_activity_at__lt=activity[lead_id])
+            ).update(last_activity_at=activity[lead_id])
         Lead.objects.filter(pk=lead_id).update(
             fit_score=result.fit,
             engagement_score=result.engagement,
@@ -327,9 +346,12 @@ def _write_scores(updates: list[tuple[int, engine.ScoreResult, datetime | None]]
         )
 
 
-def _score_locked(rows: list[tuple], ruleset: engine.RuleSet, now: datetime) -> RecomputeOutcome:
+def _score_locked(
+    rows: list[tuple], ruleset: engine.RuleSet, now: datetime, activity: dict | None = None
+) -> RecomputeOutcome:
     """Score leads this transaction holds locked (rows of LEAD_FACT_FIELDS + score_stale_since)
-    and make the moves their scores call for, through the one transition service."""
+    and make the moves their scores call for, through the one transition service. `activity`:
+    the queued {lead id: latest event time} that moves last_activity_at in the same write."""
     timestamp = now.timestamp()
     ids = [row[0] for row in rows]
     if connection.vendor == "postgresql":
@@ -358,7 +380,7 @@ def _score_locked(rows: list[tuple], ruleset: engine.RuleSet, now: datetime) -> 
         move = decide_move(facts, result, ruleset)
         if move is not None:
             moves.append((lead_id, facts.stage, move))
-    _write_scores(updates, ruleset.version, now)
+    _write_scores(updates, ruleset.version, now, activity)
 
     moved = 0
     for lead_id, stage, move in moves:
@@ -381,35 +403,66 @@ def _score_locked(rows: list[tuple], ruleset: engine.RuleSet, now: datetime) -> 
     return RecomputeOutcome(leads=len(rows), events=event_count, moved=moved, batches=1)
 
 
+def _score_queued(leads: int) -> RecomputeOutcome | None:
+    """One pass over the pending-activity queue (leads.activity): take the oldest queued events'
+    leads, locked, score them and move their last_activity_at, in one transaction.
+    None when the queue is empty (or other workers hold all of it)."""
+    with transaction.atomic():
+        ruleset = engine_ruleset(ruleset_ensure_published())
+        rows = pending_activity_take(leads=leads, columns=(*LEAD_FACT_FIELDS, "score_stale_since"))
+        if not rows:
+            # Either nothing was queued, or only erased leads were: then look again.
+            return RecomputeOutcome() if pending_activity_waiting() else None
+        activity = {row[0]: row[-1] for row in rows}
+        return _score_locked([row[:-1] for row in rows], ruleset, timezone.now(), activity)
+
+
+def _score_marked(batch_size: int) -> tuple[RecomputeOutcome, set[int]] | None:
+    """One pass over the leads marked score_stale (rule edits, field changes, merges, submissions)."""
+    with transaction.atomic():
+        ruleset = engine_ruleset(ruleset_ensure_published())
+        rows = _claim_stale(batch_size)
+        if not rows:
+            return None
+        return _score_locked(rows, ruleset, timezone.now()), {row[0] for row in rows}
+
+
 def scores_recompute_stale(
     *, batch_size: int = BATCH_SIZE, time_budget: float | None = None, linger: float = 0.0
 ) -> RecomputeOutcome:
-    """Drain: score stale leads batch by batch until none is left (or the time budget is spent).
+    """Drain: score queued and marked leads pass by pass until none is left (or the time budget
+    is spent).
 
-    Safe to run in several workers at once: each batch claims leads the others do not hold.
-    `linger` waits that long after a batch that was not full before claiming again, so that
-    events still arriving for the same leads are scored together rather than one recompute each.
+    Safe to run in several workers at once: each pass takes queue rows and claims leads the
+    others do not hold. `linger` waits that long after a pass that was not full before taking
+    again, so that events still arriving for the same leads are scored together rather than one
+    recompute each.
     """
     deadline = time.monotonic() + time_budget if time_budget else None
     total = RecomputeOutcome()
     scored: set[int] = set()
     while True:
-        with transaction.atomic():
-            ruleset = engine_ruleset(ruleset_ensure_published())
-            rows = _claim_stale(batch_size)
-            if not rows:
-                break
-            total.add(_score_locked(rows, ruleset, timezone.now()))
-        ids = {row[0] for row in rows}
-        if ids <= scored:
-            # Only leads this drain already scored and that were marked again (new events, or a
-            # move that failed): leave them to the next nudge or the sweeper instead of spinning.
+        queued = _score_queued(QUEUE_PASS_LEADS)
+        if queued is not None:
+            total.add(queued)
+        marked = _score_marked(batch_size)
+        if marked is None and queued is None:
             break
-        scored |= ids
+        if marked is not None:
+            outcome, ids = marked
+            total.add(outcome)
+            if queued is None and ids <= scored:
+                # Only leads this drain already scored and that were marked again (a move that
+                # failed): leave them to the next nudge or the sweeper instead of spinning.
+                break
+            scored |= ids
         if deadline is not None and time.monotonic() > deadline:
             total.more = True
             break
-        if linger and len(rows) < batch_size:
+        full = (queued is not None and queued.leads >= QUEUE_PASS_LEADS) or (
+            marked is not None and marked[0].leads >= batch_size
+        )
+        if linger and not full:
             time.sleep(linger)
     return total
 
@@ -439,7 +492,7 @@ def leads_score_now(*, lead_ids: list[int]) -> RecomputeOutcome:
         ruleset = engine_ruleset(ruleset_ensure_published())
         queryset = Lead.objects.filter(pk__in=lead_ids).order_by("id")
         if _skip_locked_supported():
-            queryset = queryset.select_for_update()
+            queryset = queryset.select_for_update(no_key=True)
         rows = list(queryset.values_list(*LEAD_FACT_FIELDS, "score_stale_since"))
         return _score_locked(rows, ruleset, timezone.now())
 
@@ -566,7 +619,7 @@ def rescore_job_run(*, job_id: int, chunk_size: int = RESCORE_CHUNK_SIZE, time_b
             ruleset = engine_ruleset(job.ruleset)
             queryset = _rescore_queryset(job.reason).filter(id__gt=job.last_lead_id).order_by("id")
             if _skip_locked_supported():
-                queryset = queryset.select_for_update(skip_locked=True)
+                queryset = queryset.select_for_update(skip_locked=True, no_key=True)
             rows = list(queryset.values_list(*LEAD_FACT_FIELDS, "score_stale_since")[:chunk_size])
             if not rows:
                 _finish_rescore(job)

@@ -20,6 +20,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from .. import ingest
+from ..activity import score_is_stale
 from ..exceptions import NotPermitted
 from ..models import EngagementEvent, Handoff, HandoffStatus, Lead, StageChange
 from ..roles import Role
@@ -460,7 +461,8 @@ class LeadListView(ApiView):
 
 
 def lead_detail_data(lead: Lead) -> dict:
-    """The lead with its history, handoffs and recent events: four queries whatever their length."""
+    """The lead with its history, handoffs and recent events: five queries whatever their length."""
+    lead.score_stale = score_is_stale(lead)  # shown, never saved: events may still be in the queue
     lead.stage_history = list(StageChange.objects.filter(lead=lead).select_related("actor")[:HISTORY_LIMIT])
     lead.handoffs_list = list(Handoff.objects.filter(lead=lead).select_related("decided_by")[:HISTORY_LIMIT])
     lead.recent_events = list(EngagementEvent.objects.filter(lead=lead).order_by("-occurred_at", "-id")[:RECENT_EVENTS])

@@ -1,7 +1,10 @@
 import pytest
 
-from leads.models import EngagementEvent, Lead
+from leads.activity import score_is_stale
+from leads.models import EngagementEvent, Lead, PendingActivity
+from leads.services import lead_mark_score_stale
 from leads.signals import events_stored
+from scoring.services import scores_recompute_stale
 from tests.api.conftest import assert_error
 from tests.factories import LeadFactory
 
@@ -28,7 +31,10 @@ def test_a_single_event_by_lead_id_is_stored(submit_client):
     assert event.occurred_at.isoformat() == "2026-01-31T12:00:00+00:00"
     assert event.source == submit_client.api_key.name  # the key's name when no source is given
     lead.refresh_from_db()
-    assert lead.score_stale
+    assert score_is_stale(lead)  # queued for the scoring worker, with the event
+    scores_recompute_stale()
+    lead.refresh_from_db()
+    assert not score_is_stale(lead) and lead.scored_at is not None
     assert lead.last_activity_at == event.occurred_at
 
 
@@ -134,8 +140,12 @@ def test_a_batch_is_judged_per_item_and_keeps_every_valid_item(submit_client):
     fresh = Lead.objects.get(email="fresh@example.com")
     assert body["results"][2]["lead_id"] == fresh.pk
     assert EngagementEvent.objects.count() == 3
+    assert score_is_stale(lead) and score_is_stale(fresh)
+    scores_recompute_stale()
     lead.refresh_from_db()
-    assert lead.score_stale and fresh.score_stale
+    fresh.refresh_from_db()
+    assert not score_is_stale(lead) and not score_is_stale(fresh)
+    assert lead.scored_at is not None and fresh.scored_at is not None
 
 
 def test_a_batch_resent_is_all_duplicates(submit_client):
@@ -173,28 +183,54 @@ def test_it_rejects_an_empty_or_oversized_batch(submit_client, events):
     assert "events" in body["errors"]
 
 
-def test_last_activity_only_moves_forward(submit_client):
+@pytest.mark.parametrize("score_between", [False, True], ids=["one pass", "a pass each"])
+def test_last_activity_only_moves_forward(submit_client, score_between):
     lead = LeadFactory()
     submit_client.post(URL, {"lead_id": lead.pk, "event_type": "page_view", "occurred_at": "2026-02-01T00:00:00Z"})
+    if score_between:
+        scores_recompute_stale()
     submit_client.post(URL, {"lead_id": lead.pk, "event_type": "page_view", "occurred_at": "2026-01-01T00:00:00Z"})
+    scores_recompute_stale()
     lead.refresh_from_db()
     assert lead.last_activity_at.isoformat() == "2026-02-01T00:00:00+00:00"
 
 
-def test_a_lead_already_stale_keeps_the_time_it_became_stale(submit_client):
-    """The sweeper and the worker take the oldest stale leads first: a later batch must not push a
-    waiting lead to the back of the queue (nor rewrite a lead it changes nothing on)."""
-    lead = LeadFactory(score_stale=False, last_activity_at=None)
-    submit_client.post(URL, {"lead_id": lead.pk, "event_type": "page_view", "occurred_at": "2026-02-01T00:00:00Z"})
+def test_a_batch_writes_no_lead_row_and_queues_each_lead_once(submit_client):
+    """The request appends to the queue instead of rewriting up to a thousand lead rows."""
+    leads = [LeadFactory(), LeadFactory()]
+    versions = [_row_version(lead.pk) for lead in leads]
+    events = [{"lead_id": lead.pk, "event_type": "page_view"} for lead in leads for _ in range(3)]
+
+    assert submit_client.post(URL, {"events": events}, format="json").json()["accepted"] == 6
+
+    assert [_row_version(lead.pk) for lead in leads] == versions
+    queued = PendingActivity.objects.get()  # one row for the batch, one entry per lead
+    assert sorted(entry["l"] for entry in queued.activity) == sorted(lead.pk for lead in leads)
+    assert scores_recompute_stale().leads == 2  # the worker scores them from the queue
+    assert not PendingActivity.objects.exists()
+    for lead in Lead.objects.filter(pk__in=[lead.pk for lead in leads]):
+        assert lead.scored_at is not None and lead.last_activity_at is not None and not lead.score_stale
+
+
+def test_a_marked_lead_keeps_its_mark_until_the_worker_scores_it(submit_client):
+    """The worker takes the oldest marks first: a batch must not push a waiting lead to the back
+    (nor rewrite its row at all); the worker's pass scores it once and clears the mark."""
+    lead = LeadFactory(last_activity_at=None)
+    lead_mark_score_stale(lead_ids=[lead.pk])
     lead.refresh_from_db()
-    assert lead.score_stale and lead.score_stale_since is not None
     first_mark, version = lead.score_stale_since, _row_version(lead.pk)
 
-    submit_client.post(URL, {"lead_id": lead.pk, "event_type": "page_view", "occurred_at": "2026-01-01T00:00:00Z"})
+    for at in ("2026-02-01T00:00:00Z", "2026-01-01T00:00:00Z"):
+        submit_client.post(URL, {"lead_id": lead.pk, "event_type": "page_view", "occurred_at": at})
     lead.refresh_from_db()
     assert lead.score_stale_since == first_mark
-    assert lead.last_activity_at.isoformat() == "2026-02-01T00:00:00+00:00"
     assert _row_version(lead.pk) == version  # no new row version (and no index entries) written
+
+    assert scores_recompute_stale().leads == 1  # queued and marked: scored once, in one pass
+    lead.refresh_from_db()
+    assert not lead.score_stale and lead.score_stale_since is None
+    assert lead.last_activity_at.isoformat() == "2026-02-01T00:00:00+00:00"
+    assert lead.scored_at is not None
 
 
 def _row_version(lead_id: int):

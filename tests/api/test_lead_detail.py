@@ -33,7 +33,7 @@ def test_the_detail_costs_a_constant_number_of_queries(read_client, django_asser
     lead_transition(lead_id=lead.pk, to_stage="sql", actor=marketer)
     for _ in range(10):
         EngagementEventFactory(lead=lead)
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(7):  # one of them: are events still queued for the score
         assert read_client.get(url(lead)).status_code == 200
 
 

@@ -1,0 +1,128 @@
+"""Pending activity: new events reach their lead's row through an append-only queue.
+
+An event batch names up to a thousand leads. Updating each of their rows in the request (last
+activity forward, score marked stale) was most of a batch's database time: every such update
+writes a new row version and an entry in each of the lead's ~20 indexes, and waits for any lead
+a scoring worker holds. Instead the batch appends one PendingActivity row (every lead it names,
+with the latest time of its events) in the events' own transaction. The scoring worker takes
+queue rows, locks their leads, scores them and writes score and last_activity_at in one UPDATE
+(scoring.services.scores_recompute_stale): off the request path, and one row version per lead
+per pass instead of a mark by the request and a score by the worker.
+
+Nothing is lost: the queue rows commit with their events; a take deletes its rows in the same
+transaction as the scores it writes, so a worker that dies rolls back whole; a lost nudge leaves
+the rows for the sweeper. A lead's last_activity_at and score therefore trail its events by the
+time to the next pass (well under a second with a worker running); score_is_stale tells a
+reader whether a lead still has events on the way.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from django.db import connection
+from django.utils import timezone
+
+from .models import Lead, PendingActivity
+
+
+def _json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def pending_activity_add(activity: dict[int, datetime]) -> None:
+    """Queue {lead id: latest event time} in the caller's transaction: one row for all."""
+    if not activity:
+        return
+    entries = [{"l": lead_id, "a": at.isoformat()} for lead_id, at in sorted(activity.items())]
+    now = timezone.now()
+    if connection.vendor != "postgresql":
+        PendingActivity.objects.create(activity=entries, lead_count=len(entries), queued_at=now)
+        return
+    # Raw: the ORM's JSONField would encode the document in Python a second time.
+    table = connection.ops.quote_name(PendingActivity._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (activity, lead_count, queued_at) VALUES (%s::jsonb, %s, %s)",
+            [_json(entries), len(entries), now],
+        )
+
+
+# One statement: take (delete) the oldest queue rows nobody else is taking, as many as hold about
+# %s leads (at least one row), and lock their leads in id order (two workers sharing leads never
+# deadlock), returning the columns asked for and each lead's latest event time. FOR NO KEY
+# UPDATE does not conflict with the FOR KEY SHARE that an event INSERT's foreign-key check
+# takes: event batches never wait for a worker.
+_TAKE_SQL = """
+WITH taken AS (
+    DELETE FROM {queue} WHERE id IN (
+        SELECT id FROM (
+            SELECT id, sum(lead_count) OVER (ORDER BY id) - lead_count AS before
+            FROM (SELECT id, lead_count FROM {queue} ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED) AS candidates
+        ) AS sized WHERE before < %s
+    ) RETURNING activity
+), per_lead AS (
+    SELECT e.l AS lead_id, max(e.a) AS at
+    FROM taken AS t, jsonb_to_recordset(t.activity) AS e(l bigint, a timestamptz)
+    GROUP BY e.l
+)
+SELECT {columns}, p.at FROM {leads} AS l JOIN per_lead AS p ON p.lead_id = l.id
+ORDER BY l.id FOR NO KEY UPDATE OF l
+"""
+
+
+def pending_activity_take(*, leads: int, columns: tuple[str, ...]) -> list[tuple]:
+    """Take the oldest queue rows (about `leads` leads' worth) in the caller's transaction and
+    lock their leads.
+
+    Returns, per lead still there, its `columns` (Lead field names, the first being "id")
+    followed by the latest time of its queued events, in id order. The caller writes the leads
+    (scores, last_activity_at) before it commits; if it dies, the rows are back in the queue.
+    """
+    if connection.vendor != "postgresql":
+        return _take_portable(leads, columns)
+    sql = _TAKE_SQL.format(
+        queue=connection.ops.quote_name(PendingActivity._meta.db_table),
+        leads=connection.ops.quote_name(Lead._meta.db_table),
+        columns=", ".join(f"l.{connection.ops.quote_name(Lead._meta.get_field(c).column)}" for c in columns),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [leads])
+        return cursor.fetchall()
+
+
+def pending_activity_waiting() -> bool:
+    """Whether the queue holds anything (a take that found only erased leads returns no rows)."""
+    return PendingActivity.objects.exists()
+
+
+def _take_portable(leads: int, columns: tuple[str, ...]) -> list[tuple]:
+    """The same through the ORM (SQLite: the database lock is the only lock)."""
+    queued, before = [], 0
+    for row in PendingActivity.objects.order_by("id")[:100]:
+        if before >= leads:
+            break
+        queued.append(row)
+        before += row.lead_count
+    latest: dict[int, datetime] = {}
+    for row in queued:
+        for entry in row.activity:
+            at = datetime.fromisoformat(entry["a"])
+            if entry["l"] not in latest or latest[entry["l"]] < at:
+                latest[entry["l"]] = at
+    PendingActivity.objects.filter(id__in=[row.pk for row in queued]).delete()
+    leads = Lead.objects.filter(pk__in=list(latest)).order_by("id").values_list(*columns)
+    return [(*row, latest[row[0]]) for row in leads]
+
+
+def score_is_stale(lead: Lead) -> bool:
+    """New events wait to be scored: the lead is marked, or has events not folded in yet."""
+    if lead.score_stale:
+        return True
+    if connection.vendor != "postgresql":
+        return any(entry["l"] == lead.pk for row in PendingActivity.objects.all() for entry in row.activity)
+    table = connection.ops.quote_name(PendingActivity._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE activity @> %s::jsonb)", [_json([{"l": lead.pk}])])
+        return cursor.fetchone()[0]
