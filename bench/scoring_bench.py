@@ -45,9 +45,10 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
+from django.db.models import Sum  # noqa: E402
 from django.db.models.fields import NOT_PROVIDED  # noqa: E402
 
-from leads.models import EngagementEvent, Lead  # noqa: E402
+from leads.models import EngagementEvent, Lead, PendingActivity  # noqa: E402
 from leads.services import events_record  # noqa: E402
 from scoring import services  # noqa: E402
 from scoring.preview import ruleset_preview  # noqa: E402
@@ -158,7 +159,9 @@ def mark_all_stale() -> None:
 
 
 def stale_count() -> int:
-    return Lead.objects.filter(score_stale=True).count()
+    """Leads waiting to be scored: marked, plus the entries of the pending-activity queue."""
+    queued = PendingActivity.objects.aggregate(entries=Sum("lead_count"))["entries"] or 0
+    return Lead.objects.filter(score_stale=True).count() + queued
 
 
 # --- The worker ------------------------------------------------------------------------------

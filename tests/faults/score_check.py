@@ -14,14 +14,15 @@ import django
 def main(suffix: str) -> dict:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadcrm.settings")
     django.setup()
+    from leads.activity import score_is_stale
     from leads.models import Lead
     from tests.scoring.helpers import from_scratch
 
     leads = list(Lead.objects.filter(email__endswith=suffix).order_by("email"))
     mismatches = []
     for lead in leads:
-        if lead.scored_at is None or lead.score_stale:
-            mismatches.append({"email": lead.email, "problem": "not scored", "stale": lead.score_stale})
+        if lead.scored_at is None or score_is_stale(lead):
+            mismatches.append({"email": lead.email, "problem": "not scored", "stale": score_is_stale(lead)})
             continue
         expected = from_scratch(lead)
         stored = (lead.fit_score, lead.engagement_score, lead.score, lead.score_breakdown)

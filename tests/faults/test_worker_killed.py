@@ -82,12 +82,13 @@ def test_a_worker_killed_mid_burst_loses_nothing_and_every_score_matches_a_recom
         "SELECT count(*), count(DISTINCT external_id) FROM leads_engagementevent WHERE external_id LIKE 'burst-%%'"
     ) == [(TOTAL, TOTAL)]
 
-    # The sweeper (every second here) scores what the killed worker was holding.
+    # The sweeper (every second here) scores what the killed worker was holding: no lead marked,
+    # unscored or with events still in the pending-activity queue (leads.activity).
     def all_scored() -> bool:
         return not fault_stack.value(
             "SELECT count(*) FROM leads_lead WHERE email LIKE %s AND (score_stale OR scored_at IS NULL)",
             [f"%{SUFFIX}"],
-        )
+        ) and not fault_stack.value("SELECT count(*) FROM leads_pendingactivity")
 
     wait_until(all_scored, 60, worker, "every lead scored after the restart")
     check = json.loads(fault_stack.python("tests.faults.score_check", SUFFIX))

@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from leads.api.auth import api_key_create
-from leads.models import Handoff, Lead, StageChange
+from leads.models import Handoff, Lead, PendingActivity, StageChange
 from leads.services import events_record
 from scoring import services
 from scoring.models import RescoreStatus
@@ -26,7 +26,8 @@ PLAIN = {"job_title": "Engineer", "company_size": 10, "industry": "Retail", "cou
 
 
 def no_stale_leads() -> bool:
-    return not Lead.objects.filter(score_stale=True).exists()
+    """Nothing left to score: no lead marked, no events in the pending-activity queue."""
+    return not Lead.objects.filter(score_stale=True).exists() and not PendingActivity.objects.exists()
 
 
 def assert_every_lead_matches_a_from_scratch_recompute():
