@@ -218,8 +218,14 @@ def measured_wrk(server: Server, script: str, *, connections: int, args, env: di
     after = cpu_ms(pids + [pid for pid in server.server_pids() if pid not in pids])
     if not result["requests"]:
         raise RuntimeError(f"{script}: no request completed in {args.duration} s (a longer --duration?)")
-    used = sum(after[pid] - before.get(pid, 0.0) for pid in after)
-    result["server_cpu_ms_per_request"] = used / result["requests"]
+    used = {pid: after[pid] - before.get(pid, 0.0) for pid in after}
+    result["server_cpu_ms_per_request"] = sum(used.values()) / result["requests"]
+    # Who spent it: the web workers, the Celery worker (with any pool children), PostgreSQL.
+    web, worker = set(server.web_pids()), {server.worker.pid, *children(server.worker.pid)} if server.worker else set()
+    split = {"web": 0.0, "worker": 0.0, "postgres": 0.0}
+    for pid, ms in used.items():
+        split["web" if pid in web else "worker" if pid in worker else "postgres"] += ms
+    result["server_cpu_split_ms"] = {part: ms / result["requests"] for part, ms in split.items()}
     result["errors"] = sum(
         int(result.get(key, 0)) for key in ("non_2xx", "connect_errors", "read_errors", "write_errors", "timeouts")
     )
