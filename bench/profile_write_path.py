@@ -14,6 +14,7 @@ do not (much). `--profile` runs one more pass under cProfile and prints the top 
       .venv/bin/python bench/profile_write_path.py submission --requests 500 --runs 5
     ... events --requests 20 --runs 5            # batches of 1,000 events
     ... baseline --requests 500 --runs 5         # the bare one-row view
+    ... copy --requests 20 --runs 5              # the events' baseline: COPY of 1,000 such rows
     ... submission --profile                     # cProfile, top 40 by cumulative/own time
 
 It refuses to run without DATABASE_URL (it writes leads, submissions and events into it).
@@ -114,6 +115,23 @@ def events_body(run_id: str, n: int, size: int, rng) -> bytes:
     return json.dumps({"events": items}, separators=(",", ":")).encode()
 
 
+def copy_events(connection, lead_ids: list[int], tag: str, size: int, rng) -> None:
+    """The baseline of a batch: COPY `size` rows of the same shape into the events table, in one
+    transaction (the bench suite's COPY baseline, batch by batch)."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    now = timezone.now()
+    columns = "lead_id, event_type, occurred_at, properties, source, external_id, received_at"
+    sql = f"COPY leads_engagementevent ({columns}) FROM STDIN"
+    with transaction.atomic(), connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for i in range(1, size + 1):
+            properties = json.dumps({"path": f"/docs/{i % 50}", "n": i})
+            occurred = f"2026-01-{i % 28 + 1:02d}T10:{i % 60:02d}:00+00:00"
+            event_type = EVENT_TYPES[i % len(EVENT_TYPES)]
+            copy.write_row((rng.choice(lead_ids), event_type, occurred, properties, "copy", f"{tag}-{i}", now))
+
+
 def backend_cpu_ms(pid: int) -> float:
     ticks = os.sysconf("SC_CLK_TCK")
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -122,22 +140,17 @@ def backend_cpu_ms(pid: int) -> float:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("kind", choices=["submission", "events", "baseline"])
+    parser.add_argument("kind", choices=["submission", "events", "baseline", "copy"])
     parser.add_argument("--requests", type=int, default=None, help="requests per run (300; events: 20)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--batch", type=int, default=1000, help="events per batch (1000)")
     parser.add_argument("--warmup", type=int, default=None, help="requests before measuring (50; events: 3)")
-    parser.add_argument(
-        "--scored",
-        action="store_true",
-        help="events: before each batch mark every lead scored (from another connection), as when a "
-        "worker keeps up; each batch then updates all its leads instead of leads already marked stale",
-    )
     parser.add_argument("--profile", action="store_true", help="one more run under cProfile (CPU time)")
     parser.add_argument("--top", type=int, default=40)
     args = parser.parse_args(argv)
-    requests = args.requests or (20 if args.kind == "events" else 300)
-    warmup = args.warmup if args.warmup is not None else (3 if args.kind == "events" else 50)
+    batches = args.kind in ("events", "copy")
+    requests = args.requests or (20 if batches else 300)
+    warmup = args.warmup if args.warmup is not None else (3 if batches else 50)
 
     configure()
     import random
@@ -160,17 +173,20 @@ def main(argv: list[str]) -> int:
     rng = random.Random(7)
     counter = 0
 
-    other = None
-    if args.scored:
-        import psycopg
-
-        other = psycopg.connect(os.environ["DATABASE_URL"], autocommit=True)
+    lead_ids: list[int] = []
+    if args.kind == "copy":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id FROM leads_lead ORDER BY id LIMIT 20000")
+            lead_ids = [row[0] for row in cursor.fetchall()]
+        if not lead_ids:
+            raise SystemExit("copy: the database holds no lead (run `events` first, which creates 20,000)")
 
     def one() -> int:
         nonlocal counter
         counter += 1
-        if other is not None:
-            other.execute("UPDATE leads_lead SET score_stale = FALSE, score_stale_since = NULL WHERE score_stale")
+        if args.kind == "copy":
+            copy_events(connection, lead_ids, f"{run_id}-{counter}", args.batch, rng)
+            return 200
         if args.kind == "submission":
             env = environ("POST", "/api/v1/submissions/", submission_body(run_id, counter), headers)
         elif args.kind == "events":
@@ -224,13 +240,13 @@ def main(argv: list[str]) -> int:
         pg_ms.append(pg / requests)
         wall_ms.append(wall * 1000 / requests)
 
-    unit = f"batch of {args.batch}" if args.kind == "events" else "request"
+    unit = f"batch of {args.batch}" if args.kind in ("events", "copy") else "request"
     print(f"{args.kind}: {args.runs} runs x {requests} requests, per {unit} (median; all runs)")
     for label, values in (("app CPU ms", app_ms), ("pg backend CPU ms", pg_ms), ("wall ms", wall_ms)):
         print(f"  {label:18} {statistics.median(values):8.2f}   [{', '.join(f'{v:.2f}' for v in values)}]")
     total = statistics.median(a + p for a, p in zip(app_ms, pg_ms, strict=True))
     print(f"  {'app + pg CPU ms':18} {total:8.2f}")
-    if args.kind == "events":
+    if args.kind in ("events", "copy"):
         print(f"  events/s of CPU    {args.batch * 1000 / total:8.0f}  (one core busy with app + pg)")
 
     if args.profile:
