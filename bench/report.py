@@ -177,6 +177,7 @@ def write_report(run: Run, path: Path, seed_info, load_start, load_end, started_
     if missed:
         lines += ["", "Missed:", ""]
         lines += [f"- {f.section.split(' (')[0]}: {f.name}: {f.formatted()} (target {f.target})" for f in missed]
+        lines += ["", 'Why, with the profiles behind each miss: bench/README.md, section "Misses, profiled".']
     if load_start[0] > m["cores"] or load_end[0] > m["cores"]:
         lines += [
             "",
