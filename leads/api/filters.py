@@ -1,4 +1,4 @@
-"""Filters of GET /api/v1/leads/. Each has an index (leads.models.Lead.Meta, migration 0003 for text)."""
+"""Filters of GET /api/v1/leads/. Each has an index (leads.models.Lead.Meta, migrations 0003 and 0017 for text)."""
 
 import json
 
@@ -60,7 +60,7 @@ class LeadFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        # Each condition is served by a trigram index on PostgreSQL (migration 0003).
+        # Each condition is served by a trigram index on PostgreSQL (migration 0017).
         return queryset.filter(
             Q(email__icontains=value)
             | Q(first_name__icontains=value)
