@@ -278,6 +278,11 @@ def lead_page(
     if rows:
         page.next_cursor = encode_cursor(sort, rows[-1]) if has_next else None
         page.previous_cursor = encode_cursor(sort, rows[0]) if has_previous else None
+    if before_cursor is None and after_cursor is None and not has_next:
+        # The first page holds every match (a narrow search, say): its rows are the count, and a
+        # second read of the matches would cost as much as the page.
+        page.count = len(rows)
+        return page
     counted = leads.order_by()[: COUNT_LIMIT + 1].count()
     page.count = min(counted, COUNT_LIMIT)
     page.count_capped = counted > COUNT_LIMIT

@@ -25,7 +25,7 @@ class Team(models.TextChoices):
 
 class Lead(models.Model):
     # On PostgreSQL, unique=True also makes Django add a varchar_pattern_ops "_like" index; no query
-    # needs it (email search is icontains, served by lead_email_trgm_idx, which also serves LIKE
+    # needs it (email search is icontains, served by lead_stage_email_trgm_idx, which also serves LIKE
     # 'x%'), so migration 0015 drops it: one index fewer written by every non-HOT lead update.
     # An AlterField of email would create it again: drop it again in that migration.
     email = models.EmailField(max_length=254, unique=True, help_text="Stored normalized: trimmed, lower case.")

@@ -2,6 +2,13 @@
 -- API_KEY (required) and RUN_ID come from the environment (bench/run.py sets them).
 local threads = {}
 local next_id = 0
+-- Varied people, as real sign-ups are: tens of thousands of identical "Ada Bench" leads would be
+-- the newest rows of every list the later benchmarks read.
+local first_names = {"Ada", "Grace", "Alan", "Mary", "James", "Priya", "Lukas", "Sofia", "Omar", "Yuki", "Chen", "Emma"}
+local last_names = {"Lovelace", "Turing", "Smith", "Garcia", "Patel", "Schmidt", "Rossi", "Tanaka", "Nguyen", "Kowalski",
+  "Dubois", "Silva", "Wright"}
+local companies = {"Bench Co", "Globex Labs", "Initech Systems", "Umbrella Health", "Vertex Cloud", "Nimbus Analytics",
+  "Orbit Media"}
 
 function setup(thread)
   thread:set("thread_id", next_id)
@@ -21,11 +28,13 @@ end
 
 function request()
   counter = counter + 1
+  local n = counter + thread_id * 7
   local body = string.format(
-    '{"form_name":"bench","email":"s%s-%d-%d@bench.example","first_name":"Ada","last_name":"Bench",' ..
-    '"company":"Bench Co","job_title":"CTO","country":"DE","company_size":50,"utm_source":"wrk",' ..
+    '{"form_name":"bench","email":"s%s-%d-%d@bench.example","first_name":"%s","last_name":"%s",' ..
+    '"company":"%s","job_title":"CTO","country":"DE","company_size":50,"utm_source":"wrk",' ..
     '"utm_campaign":"load","consent":true,"page_url":"https://example.com/form","fields":{"n":%d}}',
-    run_id, thread_id, counter, counter)
+    run_id, thread_id, counter, first_names[1 + n % #first_names], last_names[1 + n % #last_names],
+    companies[1 + n % #companies], counter)
   return wrk.format("POST", "/api/v1/submissions/", headers, body)
 end
 

@@ -10,6 +10,10 @@ is walked in two segments, each one index range: the rows with a value (the curs
 condition on them), then the rows without one by id. One ORDER BY ... NULLS LAST with an
 `OR field IS NULL` in the cursor would not be an index condition: every deep page would scan the
 rows before it. A page is one query, or two where it reaches the rows without a value.
+
+Walking the sort index pays for every row it passes that the filters refuse. Where the caller
+knows the matching rows are few (a selective text search: the trigram indexes find them all at
+once), `match_first` finds the matches first and sorts only them (see _first_rows).
 """
 
 import base64
@@ -115,27 +119,54 @@ class KeysetPagination:
             sort = field.desc(nulls_last=True) if ordering.descending else field.asc(nulls_first=True)
         return queryset.order_by(sort, id_order)
 
-    def _rows(self, queryset, ordering: Ordering, cursor: tuple | None, count: int) -> list:
+    def _first_rows(self, query, ordering: Ordering, count: int, *, match_first: bool, by_id_only: bool = False):
+        """The first `count` rows of `query` in the ordering's order.
+
+        match_first: the rows matching `query`'s filters are collected first (a MATERIALIZED CTE
+        is a fence the planner cannot push the ORDER BY ... LIMIT through), then sorted, and the
+        page is fetched by id. Otherwise PostgreSQL may walk the sort index and test each row it
+        passes: fast where matches are common, but where they are rare (or where the newest rows
+        all fail to match) it reads thousands of rows for a page of 50.
+        """
+        ordered = self._order(query, ordering, by_id_only=by_id_only)
+        if not match_first:
+            return list(ordered[:count])
+        quote = connection.ops.quote_name
+        direction = "DESC" if ordering.descending else "ASC"
+        sort_columns = ["id"] if by_id_only else [ordering.field, "id"]
+        matches_sql, params = query.order_by().values_list(*sort_columns).query.sql_with_params()
+        # The columns are the CTE's own; NULLs are filtered out of each segment before this.
+        order_by = ", ".join(f"{quote(column)} {direction}" for column in sort_columns)
+        page_ids = RawSQL(
+            f"WITH matches ({', '.join(map(quote, sort_columns))}) AS MATERIALIZED ({matches_sql}) "
+            f"SELECT {quote('id')} FROM matches ORDER BY {order_by} LIMIT %s",
+            (*params, count),
+        )
+        return list(ordered.filter(pk__in=page_ids))
+
+    def _rows(self, queryset, ordering: Ordering, cursor: tuple | None, count: int, match_first: bool) -> list:
         if cursor is not None and cursor[0] is not None:
             after = queryset.filter(self._after(ordering, *cursor))
         else:
             after = queryset
         if not ordering.nullable:
-            return list(self._order(after, ordering)[:count])
+            return self._first_rows(after, ordering, count, match_first=match_first)
         rows = []
         if cursor is None or cursor[0] is not None:
             with_value = after.filter(**{f"{ordering.field}__isnull": False})
-            rows = list(self._order(with_value, ordering)[:count])
+            rows = self._first_rows(with_value, ordering, count, match_first=match_first)
         if len(rows) < count:
             without_value = queryset.filter(**{f"{ordering.field}__isnull": True})
             if cursor is not None and cursor[0] is None:
                 without_value = without_value.filter(**{"id__lt" if ordering.descending else "id__gt": cursor[1]})
-            rows += list(self._order(without_value, ordering, by_id_only=True)[: count - len(rows)])
+            rows += self._first_rows(
+                without_value, ordering, count - len(rows), match_first=match_first, by_id_only=True
+            )
         return rows
 
-    def paginate(self, queryset, request) -> tuple[list, str | None]:
+    def paginate(self, queryset, request, *, match_first: bool = False) -> tuple[list, str | None]:
         """(rows of this page, the cursor of the next page or None). Rows are model instances or,
-        from a .values() queryset, dicts."""
+        from a .values() queryset, dicts. match_first: see _first_rows."""
         _, ordering = self.ordering_for(request)
         limit = self.limit_for(request)
         raw_cursor = request.query_params.get(self.cursor_param)
@@ -144,7 +175,7 @@ class KeysetPagination:
             raise serializers.ValidationError(
                 {self.cursor_param: ["Invalid cursor (cursors are only valid with the ordering that made them)."]}
             )
-        rows = self._rows(queryset, ordering, cursor, limit + 1)
+        rows = self._rows(queryset, ordering, cursor, limit + 1, match_first)
         if len(rows) <= limit:
             return rows, None
         rows = rows[:limit]

@@ -29,7 +29,7 @@ from ..services import lead_claim, lead_release, lead_transition
 from . import schema as docs
 from .auth import actor_for, request_api_key
 from .errors import IdempotencyConflict, check_url_ids
-from .filters import LeadFilter
+from .filters import LeadFilter, text_search_is_narrow
 from .pagination import MAX_LIMIT, KeysetPagination, Ordering
 from .parsers import LimitedJSONParser
 from .permissions import (
@@ -456,7 +456,9 @@ class LeadListView(ApiView):
     )
     def get(self, request):
         queryset = self.filter_queryset(visible_leads_for(request))
-        rows, next_cursor = lead_pagination.paginate(queryset.values(*LEAD_LIST_COLUMNS), request)
+        rows, next_cursor = lead_pagination.paginate(
+            queryset.values(*LEAD_LIST_COLUMNS), request, match_first=text_search_is_narrow(queryset, request)
+        )
         return lead_pagination.response(request, lead_list_data(rows), next_cursor)
 
 

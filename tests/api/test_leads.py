@@ -186,3 +186,31 @@ def test_the_list_rows_are_what_the_documented_serializer_gives(read_client):
     assert rows == [dict(row) for row in expected]
     assert rows[2]["owner"] == {"id": named.pk, "username": named.username, "name": "Grace Hopper"}
     assert rows[1]["owner"]["name"] == bare.username
+
+
+@pytest.mark.parametrize("ordering", ["-created_at", "created_at", "-score", "-last_activity_at", "last_activity_at"])
+def test_a_text_search_pages_through_every_match_once_in_order(read_client, ordering, django_assert_max_num_queries):
+    now = timezone.now()
+    for n, days in enumerate([None, 3, 1, None, 1, 2, None, 5, 4]):
+        activity = None if days is None else now - timedelta(days=days)
+        LeadFactory(last_name="Hopper", score=n % 3, last_activity_at=activity)
+        LeadFactory(last_name="Lovelace", score=n % 3, last_activity_at=activity)
+    field = ordering.lstrip("-")
+    descending = ordering.startswith("-")
+    matches = list(Lead.objects.filter(last_name="Hopper"))
+    valued = sorted(
+        (lead for lead in matches if getattr(lead, field) is not None),
+        key=lambda lead: (getattr(lead, field), lead.pk),
+        reverse=descending,
+    )
+    valueless = sorted((lead.pk for lead in matches if getattr(lead, field) is None), reverse=descending)
+    expected = [lead.pk for lead in valued] + valueless
+
+    seen, url = [], f"{URL}?q=hopp&ordering={ordering}&limit=2"
+    while url:
+        # key lookup, the search's estimate, the rows with a value, the rows without; a last-used write
+        with django_assert_max_num_queries(5):
+            body = read_client.get(url).json()
+        seen += ids_of(body)
+        url = body["next"]
+    assert seen == expected

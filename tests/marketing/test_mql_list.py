@@ -286,3 +286,18 @@ def test_the_filter_inputs_show_the_values_of_each_request(marketer_client):
         assert 'name="score_min" value="5"' in html
     html = marketer_client.get(URL, {"source": "ads", "score_min": "many"}).content.decode()
     assert "Enter a whole number." in html  # a form with errors is never the cached one
+
+
+def test_the_count_of_a_search_on_one_page_or_many(marketer_client):
+    for n in range(3):
+        lead_in_stage("mql", last_name="Hopper", score=n)
+    for n in range(30):
+        lead_in_stage("mql", last_name="Lovelace", score=n)
+
+    def count_text(params) -> str:
+        html = marketer_client.get(URL, params).content.decode()
+        return " ".join(re.search(r'data-testid="mql-count">(.*?)·', html, re.S).group(1).split())
+
+    assert count_text({"q": "hopper"}) == "3 leads match"
+    assert count_text({"q": "lovelace"}) == "30 leads match"
+    assert count_text({"q": "nobody"}) == "0 leads match"
