@@ -17,7 +17,7 @@ from . import engine
 from .models import RescoreJob, RescoreStatus, RuleSet, RuleSetStatus
 
 # Published and archived versions never change, so their engine form is built once per process.
-_ENGINE_CACHE: dict[int, engine.RuleSet] = {}
+_ENGINE_CACHE: dict[tuple, engine.RuleSet] = {}
 
 # The lead columns the engine needs, in the order lead_facts() reads them.
 LEAD_FACT_FIELDS = (
@@ -53,9 +53,13 @@ def ruleset_get(*, ruleset_id: int) -> RuleSet:
 
 
 def engine_ruleset(ruleset: RuleSet) -> engine.RuleSet:
-    """The engine form of a rule set (cached for versions, which are immutable)."""
-    if not ruleset.is_draft and ruleset.pk in _ENGINE_CACHE:
-        return _ENGINE_CACHE[ruleset.pk]
+    """The engine form of a rule set (cached for versions, which are immutable).
+
+    Keyed by id and publication time: SQLite hands a rolled-back id out again (tests, a failed
+    publish), and a reused id must not find another rule set's rules."""
+    key = (ruleset.pk, ruleset.published_at)
+    if not ruleset.is_draft and key in _ENGINE_CACHE:
+        return _ENGINE_CACHE[key]
     built = engine.RuleSet(
         engagement_rules=[
             engine.EngagementRule(
@@ -89,7 +93,7 @@ def engine_ruleset(ruleset: RuleSet) -> engine.RuleSet:
         version=ruleset.version,
     )
     if not ruleset.is_draft:
-        _ENGINE_CACHE[ruleset.pk] = built
+        _ENGINE_CACHE[key] = built
     return built
 
 
