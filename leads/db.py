@@ -1,0 +1,35 @@
+"""Prepared statements for the API's hot path on PostgreSQL.
+
+Django binds parameters client-side and never prepares (so that transaction-pooling proxies
+work), which makes PostgreSQL parse, analyse and plan every statement afresh: for the one
+statement of a form submission that is most of its server-side CPU. A statement run through
+prepared_cursor() is prepared once per connection and then only executed. It still goes through
+Django's cursor wrapper: execute wrappers, query logging and the translation of database errors
+into django.db exceptions see it like any other query.
+
+A proxy in front of PostgreSQL must keep a connection's prepared statements: PgBouncer in
+session mode, or in transaction mode from 1.21 on with max_prepared_statements set.
+"""
+
+import psycopg
+from django.db import connection
+
+
+class _PreparingCursor(psycopg.Cursor):
+    """Server-side binding, and every statement prepared (psycopg keeps the prepared ones per
+    connection, keyed by the statement and its parameter types)."""
+
+    def execute(self, query, params=None, *, prepare=None, binary=None):
+        return super().execute(query, params, prepare=True, binary=binary)
+
+
+def prepared_cursor():
+    """A cursor whose statements are prepared on PostgreSQL, Django's usual cursor elsewhere."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    # What connection.cursor() does before making its cursor: the health check, then connect.
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        # _prepare_cursor wraps it as connection.cursor() would (query logging when DEBUG).
+        return connection._prepare_cursor(_PreparingCursor(connection.connection))
