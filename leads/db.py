@@ -12,7 +12,7 @@ session mode, or in transaction mode from 1.21 on with max_prepared_statements s
 """
 
 import psycopg
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 
 
 class _PreparingCursor(psycopg.Cursor):
@@ -25,11 +25,12 @@ class _PreparingCursor(psycopg.Cursor):
 
 def prepared_cursor():
     """A cursor whose statements are prepared on PostgreSQL, Django's usual cursor elsewhere."""
-    if connection.vendor != "postgresql":
-        return connection.cursor()
-    # What connection.cursor() does before making its cursor: the health check, then connect.
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    with connection.wrap_database_errors:
-        # _prepare_cursor wraps it as connection.cursor() would (query logging when DEBUG).
-        return connection._prepare_cursor(_PreparingCursor(connection.connection))
+    db = connections[DEFAULT_DB_ALIAS]  # once: each attribute of django.db.connection looks it up
+    if db.vendor != "postgresql":
+        return db.cursor()
+    # What db.cursor() does before making its cursor: the health check, then connect.
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    with db.wrap_database_errors:
+        # _prepare_cursor wraps it as db.cursor() would (query logging when DEBUG).
+        return db._prepare_cursor(_PreparingCursor(db.connection))
