@@ -7,6 +7,8 @@ prepared_cursor() is prepared once per connection and then only executed. It sti
 Django's cursor wrapper: execute wrappers, query logging and the translation of database errors
 into django.db exceptions see it like any other query.
 
+Django turns prepared statements off on its connections; settings.py turns them back on for
+server-side-binding cursors only (Django's own cursors bind client-side and never prepare).
 A proxy in front of PostgreSQL must keep a connection's prepared statements: PgBouncer in
 session mode, or in transaction mode from 1.21 on with max_prepared_statements set.
 """
@@ -21,6 +23,12 @@ class _PreparingCursor(psycopg.Cursor):
 
     def execute(self, query, params=None, *, prepare=None, binary=None):
         return super().execute(query, params, prepare=True, binary=binary)
+
+    def _maybe_prepare_gen(self, pgq, *, prepare=None, binary=None):
+        # psycopg records the statement it ran (cursor._query) only when it does not run a
+        # prepared one; Django's query log (DEBUG, CaptureQueriesContext) reads it from there.
+        self._query = pgq
+        yield from super()._maybe_prepare_gen(pgq, prepare=prepare, binary=binary)
 
 
 def prepared_cursor():
