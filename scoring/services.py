@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -501,14 +502,18 @@ def leads_score_now(*, lead_ids: list[int]) -> RecomputeOutcome:
 
 
 def _redis_client(url: str):
+    """One connection per process, without a pool: taking a connection from redis-py's pool and
+    giving it back cost more than the nudge's SET itself. Thread-safe (redis-py locks it); keyed
+    by process id so that a forked child never shares its parent's socket."""
     if not url.startswith(("redis://", "rediss://", "unix://")):
         return None
-    client = _redis_clients.get(url)
+    key = (url, os.getpid())
+    client = _redis_clients.get(key)
     if client is None:
         import redis
 
-        client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
-        _redis_clients[url] = client
+        client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1, single_connection_client=True)
+        _redis_clients[key] = client
     return client
 
 

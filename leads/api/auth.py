@@ -19,6 +19,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from ..audit import audit_record
+from ..db import prepared_cursor
 from ..models import ApiKey, AuditAction
 
 KEY_PREFIX = "lk_"
@@ -143,10 +144,10 @@ _KEY_COLUMNS = ("id", "name", "prefix", "key_hash", "scopes", "form_name", "user
 
 
 def _api_key_by_prefix(prefix: str) -> ApiKey | None:
-    """Every API request runs this: a plain indexed SELECT, without the ORM's query compilation
-    (which costs more CPU than the query itself). Revocation stays immediate: no cache."""
+    """Every API request runs this: a plain indexed SELECT, prepared, without the ORM's query
+    compilation (which costs more CPU than the query itself). Revocation stays immediate: no cache."""
     table = connection.ops.quote_name(ApiKey._meta.db_table)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(f"SELECT {', '.join(_KEY_COLUMNS)} FROM {table} WHERE prefix = %s", [prefix])
         row = cursor.fetchone()
     if row is None:

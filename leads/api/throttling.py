@@ -2,8 +2,9 @@
 
 DRF's SimpleRateThrottle keeps a list of every request time per client and rewrites it on each
 request: at thousands of requests a minute that list is the hot path. A counter per window is
-one round trip. The limit comes from settings.API_RATE_LIMIT ("<n>/<second|minute|hour>"),
-applied per API key, per user for sessions, per address for anonymous requests.
+one round trip (a small Lua script). The limit comes from settings.API_RATE_LIMIT
+("<n>/<second|minute|hour>"), applied per API key, per user for sessions, per address for
+anonymous requests.
 
 With REDIS_URL set the counters live in Redis, so the limit holds across gunicorn workers and
 machines; without it (development, tests) in the process's local cache. If Redis does not answer
@@ -11,6 +12,7 @@ the request is allowed: the limiter protects the service and must never be why i
 """
 
 import logging
+import os
 import time
 
 import redis
@@ -62,21 +64,30 @@ class ApiRateThrottle(BaseThrottle):
         return self.retry_after
 
 
-_redis_clients: dict = {}
+# INCR, with the TTL set by the request that opens the window: one command, so one round trip
+# and the least client-side work (a pipeline of SET NX + INCR costs twice the command handling).
+# Atomic in Redis, so a window's counter never lives on without its TTL.
+_COUNT_SCRIPT = """
+local used = redis.call('INCR', KEYS[1])
+if used == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return used
+"""
+_counters: dict = {}
 
 
 def _count(key: str, ttl: int) -> int:
-    """Increment the window's counter and return it: one pipelined round trip on Redis."""
+    """Increment the window's counter and return it: one round trip on Redis."""
     url = getattr(settings, "REDIS_URL", "")
     if url:
-        client = _redis_clients.get(url)
-        if client is None:
-            client = redis.Redis.from_url(url, socket_timeout=0.25, socket_connect_timeout=0.25)
-            _redis_clients[url] = client
-        pipe = client.pipeline(transaction=False)
-        pipe.set(key, 0, ex=ttl, nx=True)
-        pipe.incr(key)
-        return pipe.execute()[1]
+        # One connection per process, without a pool (see scoring.services._redis_client).
+        process_key = (url, os.getpid())
+        counter = _counters.get(process_key)
+        if counter is None:
+            client = redis.Redis.from_url(
+                url, socket_timeout=0.25, socket_connect_timeout=0.25, single_connection_client=True
+            )
+            counter = _counters[process_key] = client.register_script(_COUNT_SCRIPT)
+        return counter(keys=[key], args=[ttl])
     cache = caches[getattr(settings, "API_RATE_LIMIT_CACHE", "default")]
     cache.add(key, 0, timeout=ttl)
     return cache.incr(key)

@@ -30,6 +30,7 @@ from . import schema as docs
 from .auth import actor_for, request_api_key
 from .errors import IdempotencyConflict, check_url_ids
 from .filters import LeadFilter, text_search_is_narrow
+from .negotiation import ApiContentNegotiation
 from .pagination import MAX_LIMIT, KeysetPagination, Ordering
 from .parsers import LimitedJSONParser
 from .permissions import (
@@ -77,6 +78,7 @@ class ApiView(GenericAPIView):
     permission_classes = [ApiAccess]
     throttle_classes = [ApiRateThrottle]
     parser_classes = [LimitedJSONParser]
+    content_negotiation_class = ApiContentNegotiation
     # {HTTP method: (scope a key needs, roles a person needs, people only)}
     access: dict = {}
 

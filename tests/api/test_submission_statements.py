@@ -53,3 +53,15 @@ def test_the_statement_stays_within_what_psycopg_caches(submit_client):
     assert len(sql) <= psycopg._queries.MAX_CACHED_STATEMENT_LENGTH
     assert len(params) <= psycopg._queries.MAX_CACHED_STATEMENT_PARAMS
     assert Submission.objects.filter(lead__email="new@example.com").count() == 1
+
+
+def test_the_statement_and_the_key_lookup_are_prepared(submit_client):
+    # Parsing and planning the statement afresh was most of a submission's PostgreSQL CPU.
+    for n in range(2):
+        response = submit_client.post("/api/v1/submissions/", {**BODY, "email": f"p{n}@example.com"}, format="json")
+        assert response.status_code == 201, response.content
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("leads_submission" in statement for statement in prepared), prepared
+    assert any('FROM "leads_apikey" WHERE prefix' in statement for statement in prepared), prepared

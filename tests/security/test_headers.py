@@ -45,3 +45,16 @@ def test_only_the_api_docs_page_may_load_swagger_from_its_cdn(client, db):
     assert b"<script>" not in docs.content  # its start-up script is served from our origin
     assert client.get("/api/docs/?script")["Content-Type"].startswith("application/javascript")
     assert "cdn.jsdelivr.net" not in client.get("/login/")["Content-Security-Policy"]
+
+
+def test_a_changed_policy_setting_is_sent_from_the_next_response(client, db, settings):
+    # The settings' policy is built once per process (leadcrm.middleware.CSPMiddleware): a change
+    # of the setting must still reach the very next response, an API response included.
+    assert "report-uri" not in client.get("/login/")["Content-Security-Policy"]
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'self'"], "report-uri": "/csp-report/"}}
+    settings.CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": {"default-src": ["'none'"]}}
+    login = client.get("/login/")
+    assert login["Content-Security-Policy"] == "default-src 'self'; report-uri /csp-report/"
+    assert login["Content-Security-Policy-Report-Only"] == "default-src 'none'"
+    api = client.get("/api/v1/pipeline/")
+    assert api["Content-Security-Policy"] == "default-src 'self'; report-uri /csp-report/"

@@ -1,0 +1,44 @@
+"""Prepared statements for the API's hot path on PostgreSQL.
+
+Django binds parameters client-side and never prepares (so that transaction-pooling proxies
+work), which makes PostgreSQL parse, analyse and plan every statement afresh: for the one
+statement of a form submission that is most of its server-side CPU. A statement run through
+prepared_cursor() is prepared once per connection and then only executed. It still goes through
+Django's cursor wrapper: execute wrappers, query logging and the translation of database errors
+into django.db exceptions see it like any other query.
+
+Django turns prepared statements off on its connections; settings.py turns them back on for
+server-side-binding cursors only (Django's own cursors bind client-side and never prepare).
+A proxy in front of PostgreSQL must keep a connection's prepared statements: PgBouncer in
+session mode, or in transaction mode from 1.21 on with max_prepared_statements set.
+"""
+
+import psycopg
+from django.db import DEFAULT_DB_ALIAS, connections
+
+
+class _PreparingCursor(psycopg.Cursor):
+    """Server-side binding, and every statement prepared (psycopg keeps the prepared ones per
+    connection, keyed by the statement and its parameter types)."""
+
+    def execute(self, query, params=None, *, prepare=None, binary=None):
+        return super().execute(query, params, prepare=True, binary=binary)
+
+    def _maybe_prepare_gen(self, pgq, *, prepare=None, binary=None):
+        # psycopg records the statement it ran (cursor._query) only when it does not run a
+        # prepared one; Django's query log (DEBUG, CaptureQueriesContext) reads it from there.
+        self._query = pgq
+        yield from super()._maybe_prepare_gen(pgq, prepare=prepare, binary=binary)
+
+
+def prepared_cursor():
+    """A cursor whose statements are prepared on PostgreSQL, Django's usual cursor elsewhere."""
+    db = connections[DEFAULT_DB_ALIAS]  # once: each attribute of django.db.connection looks it up
+    if db.vendor != "postgresql":
+        return db.cursor()
+    # What db.cursor() does before making its cursor: the health check, then connect.
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    with db.wrap_database_errors:
+        # _prepare_cursor wraps it as db.cursor() would (query logging when DEBUG).
+        return db._prepare_cursor(_PreparingCursor(db.connection))
