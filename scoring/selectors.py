@@ -98,9 +98,10 @@ def engine_ruleset(ruleset: RuleSet) -> engine.RuleSet:
 
 
 def raw_cursor():
-    """A psycopg cursor with server-side parameter binding on Django's connection (so in its
-    transaction). Django's cursors bind client-side: quoting arrays of thousands of values into
-    the SQL text cost more than the query itself."""
+    """psycopg's own cursor on Django's connection (so in its transaction), without Django's
+    wrapper: parameters are adapted by psycopg (lists become arrays) rather than run through
+    Django's adaptation value by value, which for thousands of ids cost more than the query.
+    Binding is still client-side (Django's cursor factory); leads.db prepares statements."""
     connection.ensure_connection()
     return connection.connection.cursor()
 
