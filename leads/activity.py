@@ -117,7 +117,7 @@ def _take_portable(leads: int, columns: tuple[str, ...]) -> list[tuple]:
 
 
 def score_is_stale(lead: Lead) -> bool:
-    """New events wait to be scored: the lead is marked, or has events not folded in yet."""
+    """New events wait to be scored: the lead is marked, or has events in the queue."""
     if lead.score_stale:
         return True
     if connection.vendor != "postgresql":

@@ -138,7 +138,7 @@ def _announce_events_stored(lead_ids) -> None:
     """Tell scoring after commit (the same announcement lead_mark_score_stale makes).
 
     The statements here already marked the leads they touch, in the same transaction as the
-    events (score_stale on the lead, or a PendingActivity row the worker folds in), so only the
+    events (score_stale on the lead, or a PendingActivity row the worker takes), so only the
     announcement is left to do.
     """
     ids = sorted(set(lead_ids))
@@ -703,7 +703,7 @@ def events_ingest(*, items: list[tuple[int, EventInput]]) -> list[EventOutcome]:
             # An unsubscribe is respected at once, not only by its (negative) scoring rule.
             Lead.objects.filter(pk__in=unsubscribed, unsubscribed=False).update(unsubscribed=True)
         if activity:
-            # Not an UPDATE of each lead: one queue row per lead, folded in by the scoring worker.
+            # Not an UPDATE of each lead: one queue row for the batch, taken by the scoring worker.
             pending_activity_add(activity)
             _announce_events_stored(activity)
     return [outcomes[index] for index, _ in items]

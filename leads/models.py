@@ -323,19 +323,19 @@ class EngagementEvent(models.Model):
 
 
 class PendingActivity(models.Model):
-    """New events not yet folded into their leads' rows: an append-only queue, a row per write.
+    """New events not yet scored: an append-only queue, a row per write of events.
 
     An event batch appends one of these (every lead it names, with the latest time of its events)
     in the events' transaction, instead of updating up to a thousand lead rows: each such update
     rewrites the row and an entry in each of the lead's ~20 indexes, and waits on any lead a
-    scoring worker holds. The scoring worker folds the queue into the leads (last_activity_at
-    forward, scores written: leads.activity.pending_activity_take), many events of a lead in
-    one write. Rows are only inserted and deleted:
-    a fold that dies rolls back whole, and the sweeper folds what a lost nudge left behind.
+    scoring worker holds. The scoring worker takes queue rows, scores their leads and moves their
+    last_activity_at in one write per lead (leads.activity.pending_activity_take). Rows are only
+    inserted and deleted: a worker that dies rolls its take back, and the sweeper drains what a
+    lost nudge left behind.
     """
 
     # [{"l": lead id, "a": latest occurred_at}, ...]: no foreign key (the events' own foreign key
-    # checked the leads; an erased or merged-away lead's entries fold into nothing). PostgreSQL
+    # checked the leads; an erased or merged-away lead's entries are simply skipped). PostgreSQL
     # indexes it with GIN (jsonb_path_ops, migration 0016) for "is this lead queued?".
     activity = models.JSONField()
     lead_count = models.PositiveIntegerField(help_text="Entries in activity: a take sizes its share by it.")
