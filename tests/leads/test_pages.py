@@ -351,3 +351,18 @@ def test_the_pipeline_flags_an_unsubscribed_lead_among_recent_moves(client, mark
     html = client.get(reverse("home")).content.decode()
     assert "Una" in html
     assert ">Unsubscribed</span>" in html
+
+
+def test_an_unknown_page_is_the_products_404_with_a_way_home(client, db):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    content = response.content.decode()
+    assert "We could not find that page" in content and 'href="/"' in content
+
+
+def test_a_server_error_is_the_products_500_page(db, settings):
+    """Django renders 500.html with no context: it must stand on its own."""
+    from django.template.loader import render_to_string
+
+    content = render_to_string("500.html")
+    assert "Something went wrong on our side" in content and 'href="/"' in content
