@@ -1,4 +1,5 @@
-"""The project's own middlewares: DatabaseUnavailableMiddleware and CSPMiddleware (below).
+"""The project's own middlewares: DatabaseUnavailableMiddleware, CSPMiddleware and
+MethodNotAllowedPageMiddleware (below).
 
 The database is down or restarting: answer 503 with Retry-After, never a 500. DRF views already
 turn a lost database into a JSON 503 (leads.api.errors). Everything else that reaches PostgreSQL
@@ -123,4 +124,23 @@ class CSPMiddleware(csp_middleware.CSPMiddleware):
         # As django-csp does: a nonce asked for after the header is written is an error, not a
         # nonce silently missing from the policy.
         request.csp_nonce = csp_middleware.CheckableLazyObject(self._csp_nonce_post_response)
+        return response
+
+
+class MethodNotAllowedPageMiddleware:
+    """A browser that opens an action's address (a require_POST view) gets a page, not a blank one.
+
+    Django's require_POST answers a GET with an empty 405. That is right for a client, but a person
+    who follows a shared link or reloads after a failed form sees a white page. Outside the API
+    (which answers in JSON), an empty 405 gets 405.html; status and Allow header stay as they are.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if response.status_code == 405 and not response.content and not request.path.startswith(API_PREFIX):
+            response.content = render_to_string("405.html")
+            response["Content-Type"] = "text/html; charset=utf-8"
         return response

@@ -77,6 +77,7 @@ MIDDLEWARE = [
     "leadcrm.middleware.CSPMiddleware",  # django-csp's, with the settings' policy built once
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    "leadcrm.middleware.MethodNotAllowedPageMiddleware",  # a page, not a blank 405, for a browser
 ]
 
 ROOT_URLCONF = "leadcrm.urls"

@@ -366,3 +366,10 @@ def test_a_server_error_is_the_products_500_page(db, settings):
 
     content = render_to_string("500.html")
     assert "Something went wrong on our side" in content and 'href="/"' in content
+
+
+def test_opening_an_actions_address_shows_a_page_not_a_blank_405(client, db):
+    client.force_login(UserFactory(roles=["marketing"]))
+    response = client.get(reverse("mql-bulk"))
+    assert response.status_code == 405 and response["Allow"] == "POST"
+    assert "This address is an action, not a page" in response.content.decode()
