@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +28,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Case, F, Max, Q, Value, When
 from django.utils import timezone
 
+from leadcrm.redis_clients import redis_for_process
 from leads.activity import pending_activity_take, pending_activity_waiting
 from leads.audit import audit_record
 from leads.exceptions import LeadError
@@ -72,8 +72,6 @@ NUDGE_TTL_SECONDS = 30
 # A drain waits this long after a batch that was not full: a burst of events for one lead then
 # costs a recompute per window instead of one per event, and an event still shows within ~0.3 s.
 COALESCE_SECONDS = 0.2
-
-_redis_clients: dict = {}
 
 
 @dataclass
@@ -502,19 +500,10 @@ def leads_score_now(*, lead_ids: list[int]) -> RecomputeOutcome:
 
 
 def _redis_client(url: str):
-    """One connection per process, without a pool: taking a connection from redis-py's pool and
-    giving it back cost more than the nudge's SET itself. Thread-safe (redis-py locks it); keyed
-    by process id so that a forked child never shares its parent's socket."""
+    """The nudge's Redis connection (leadcrm.redis_clients), or None for a broker that is not Redis."""
     if not url.startswith(("redis://", "rediss://", "unix://")):
         return None
-    key = (url, os.getpid())
-    client = _redis_clients.get(key)
-    if client is None:
-        import redis
-
-        client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1, single_connection_client=True)
-        _redis_clients[key] = client
-    return client
+    return redis_for_process(url, timeout=1)
 
 
 def scores_request_recompute(*, lead_ids: list[int]) -> None:

@@ -12,13 +12,13 @@ the request is allowed: the limiter protects the service and must never be why i
 """
 
 import logging
-import os
 import time
 
-import redis
 from django.conf import settings
 from django.core.cache import caches
 from rest_framework.throttling import BaseThrottle
+
+from leadcrm.redis_clients import redis_for_process
 
 from .auth import request_api_key
 
@@ -79,14 +79,10 @@ def _count(key: str, ttl: int) -> int:
     """Increment the window's counter and return it: one round trip on Redis."""
     url = getattr(settings, "REDIS_URL", "")
     if url:
-        # One connection per process, without a pool (see scoring.services._redis_client).
-        process_key = (url, os.getpid())
-        counter = _counters.get(process_key)
+        client = redis_for_process(url, timeout=0.25)
+        counter = _counters.get(id(client))
         if counter is None:
-            client = redis.Redis.from_url(
-                url, socket_timeout=0.25, socket_connect_timeout=0.25, single_connection_client=True
-            )
-            counter = _counters[process_key] = client.register_script(_COUNT_SCRIPT)
+            counter = _counters[id(client)] = client.register_script(_COUNT_SCRIPT)
         return counter(keys=[key], args=[ttl])
     cache = caches[getattr(settings, "API_RATE_LIMIT_CACHE", "default")]
     cache.add(key, 0, timeout=ttl)
