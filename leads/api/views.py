@@ -458,9 +458,8 @@ class LeadListView(ApiView):
     )
     def get(self, request):
         queryset = self.filter_queryset(visible_leads_for(request))
-        rows, next_cursor = lead_pagination.paginate(
-            queryset.values(*LEAD_LIST_COLUMNS), request, match_first=text_search_is_narrow(queryset, request)
-        )
+        narrow = text_search_is_narrow(queryset, request, page_rows=lead_pagination.limit_for(request) + 1)
+        rows, next_cursor = lead_pagination.paginate(queryset.values(*LEAD_LIST_COLUMNS), request, match_first=narrow)
         return lead_pagination.response(request, lead_list_data(rows), next_cursor)
 
 

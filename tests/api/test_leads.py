@@ -214,3 +214,32 @@ def test_a_text_search_pages_through_every_match_once_in_order(read_client, orde
         seen += ids_of(body)
         url = body["next"]
     assert seen == expected
+
+
+@pytest.mark.postgres
+def test_a_rare_term_collects_its_matches_first_and_a_common_one_walks_the_order(read_client):
+    """The cost rule of leads.api.filters: matches first only where matches * matches < page * rows
+    (by the planner's estimates); either way the page holds the newest matches."""
+    from django.db import connection
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from leads.api.filters import LeadFilter, text_search_is_narrow
+
+    Lead.objects.bulk_create(
+        LeadFactory.build(last_name="Hopper" if n % 3 else "Lovelace", company=f"Firm {n}") for n in range(3000)
+    )
+    rare = [LeadFactory(last_name="Zorrowitz") for _ in range(3)]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE leads_lead")
+
+    def narrow(term: str) -> bool:
+        request = Request(APIRequestFactory().get(URL, {"q": term}))
+        leads = LeadFilter(request.query_params, queryset=Lead.objects.all(), request=request).qs
+        return text_search_is_narrow(leads, request, page_rows=51)
+
+    assert narrow("zorro") is True
+    assert narrow("hopper") is False
+    assert ids(read_client.get(f"{URL}?q=zorro")) == [lead.pk for lead in reversed(rare)]
+    newest_hoppers = Lead.objects.filter(last_name="Hopper").order_by("-created_at", "-id")[:50]
+    assert ids(read_client.get(f"{URL}?q=hopper")) == [lead.pk for lead in newest_hoppers]
