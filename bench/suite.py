@@ -213,12 +213,13 @@ def bench_scoring(run: Run, server: Server, seed_info) -> None:
             run.add(section, "leads scored per second", scored_leads / seconds, "leads/s")
     wait_for_scoring(run, "the scoring latency")
 
-    # Latency: a steady load through the app's own path (store, mark, nudge on commit), on the
+    # Latency: a steady load through the events API's own path (events_ingest: store, queue for
+    # scoring, nudge on commit) in batches of 20 events on 20 leads, on the
     # leads the drains above scored (a seeded lead's first rescore may move it, which steady
     # operation does rarely).
     _, modulus, remainder = share
     lead_ids = [lead_id for lead_id in range(1, seed_info.max_lead_id + 1) if lead_id % modulus == remainder]
-    result = measure_latency(lead_ids, rate=run.args.rate, seconds=run.args.latency_seconds, producers=4, per_call=5)
+    result = measure_latency(lead_ids, rate=run.args.rate, seconds=run.args.latency_seconds, producers=4, per_call=20)
     rate_sent = result.sent / result.seconds
     # The producers are Python processes on the same cores: on a busy machine they may not reach
     # the rate, and a latency at a lower rate does not answer the target.
