@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from .models import Handoff, HandoffKind, HandoffStatus, Lead, StageChange
 from .stages import SALES_STAGES, Stage
+from .text_search import containing, first_matches, matches_are_few
 
 PERIOD_DAYS = 30
 # The funnel in the order a lead travels it; disqualified is drawn apart, under a divider.
@@ -290,18 +291,12 @@ def service_tiles(*, user, now: datetime | None = None) -> list[Tile]:
 # ---- Search --------------------------------------------------------------------------------
 
 
-def lead_search(*, query: str, leads: QuerySet[Lead] | None = None, limit: int = 25) -> QuerySet[Lead]:
+def lead_search(*, query: str, leads: QuerySet[Lead] | None = None, limit: int = 25) -> list[Lead]:
     """Leads (of `leads`: those the user may open) whose name, email or company contains every word
-    of the query, newest first."""
-    leads = (Lead.objects.all() if leads is None else leads).select_related("owner")
+    of the query, newest first (leads.text_search: a rare word's matches are collected first)."""
     words = query.split()[:5]
     if not words:
-        return leads.none()
-    for word in words:
-        leads = leads.filter(
-            Q(first_name__icontains=word)
-            | Q(last_name__icontains=word)
-            | Q(email__icontains=word)
-            | Q(company__icontains=word)
-        )
-    return leads.order_by("-created_at", "-id")[:limit]
+        return []
+    leads = containing((Lead.objects.all() if leads is None else leads).select_related("owner"), words)
+    few = matches_are_few(leads, terms=words, page_rows=limit)
+    return first_matches(leads, order=("-created_at", "-id"), count=limit, matches_first=few)

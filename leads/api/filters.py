@@ -1,24 +1,12 @@
 """Filters of GET /api/v1/leads/. Each has an index (leads.models.Lead.Meta, migrations 0003 and 0017 for text)."""
 
-import json
-
 import django_filters
-from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from rest_framework.exceptions import ValidationError
 
 from ..models import Lead
 from ..stages import STAGE_CHOICES
-
-# pg_trgm needs 3 characters to use its index: a shorter search term is a scan either way.
-TRIGRAM_LENGTH = 3
-# How a text search's page is found (leads.api.pagination): walking the sort index passes about
-# page_rows * rows / matches rows before it has a page; collecting the matches first visits each match
-# once (a heap page each, and the recheck). Both cost about the same per row visited, so matches
-# first wins where matches * matches < page_rows * rows: at 1,000,000 leads and pages of 51 rows,
-# below ~7,100 matches. (Measured there: a last name with 12,500 matches, warm, walk 33 ms vs
-# matches first 102 ms; a rare term, walk reads the whole index.) The walk can pass more rows than
-# that on a bad day (all the newest leads fail to match, say): it stays linear in the rows passed.
+from ..text_search import containing, matches_are_few
 
 
 class LeadFilter(django_filters.FilterSet):
@@ -63,27 +51,12 @@ class LeadFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        # Each condition is served by a trigram index on PostgreSQL (migration 0017).
-        return queryset.filter(
-            Q(email__icontains=value)
-            | Q(first_name__icontains=value)
-            | Q(last_name__icontains=value)
-            | Q(company__icontains=value)
-        )
+        # The whole term (not word by word); each condition is served by a trigram index (migration 0017).
+        return containing(queryset, [value])
 
 
 def text_search_is_narrow(leads: QuerySet, request, *, page_rows: int) -> bool:
-    """Whether the list's text search is better served by collecting its matches first (see
-    leads.api.pagination): a term the trigram indexes serve, with few enough matches by the
-    planner's estimate, against the table's size (an upper bound of the rows a walk passes, so a
-    doubt favours matches first). Costs one EXPLAIN (planning only, no rows read), only for a search."""
+    """Whether the list's text search is better served by collecting its matches first
+    (leads.text_search, leads.api.pagination)."""
     term = (request.query_params.get("q") or "").strip()
-    if connection.vendor != "postgresql" or len(term) < TRIGRAM_LENGTH:
-        return False
-    both = leads.order_by().values("pk").union(Lead.objects.order_by().values("pk"), all=True)
-    plan = json.loads(both.explain(format="json"))[0]["Plan"]
-    if plan["Node Type"] != "Append" or len(plan.get("Plans", ())) != 2:
-        return False  # a branch the planner proved empty: nothing to collect
-    searched, everything = plan["Plans"]
-    matches = searched["Plan Rows"]
-    return matches * matches < page_rows * everything["Plan Rows"]
+    return bool(term) and matches_are_few(leads, terms=[term], page_rows=page_rows)

@@ -30,6 +30,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from ..text_search import first_matches
+
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
@@ -128,21 +130,12 @@ class KeysetPagination:
         passes: fast where matches are common, but where they are rare (or where the newest rows
         all fail to match) it reads thousands of rows for a page of 50.
         """
-        ordered = self._order(query, ordering, by_id_only=by_id_only)
         if not match_first:
-            return list(ordered[:count])
-        quote = connection.ops.quote_name
-        direction = "DESC" if ordering.descending else "ASC"
-        sort_columns = ["id"] if by_id_only else [ordering.field, "id"]
-        matches_sql, params = query.order_by().values_list(*sort_columns).query.sql_with_params()
-        # The columns are the CTE's own; NULLs are filtered out of each segment before this.
-        order_by = ", ".join(f"{quote(column)} {direction}" for column in sort_columns)
-        page_ids = RawSQL(
-            f"WITH matches ({', '.join(map(quote, sort_columns))}) AS MATERIALIZED ({matches_sql}) "
-            f"SELECT {quote('id')} FROM matches ORDER BY {order_by} LIMIT %s",
-            (*params, count),
-        )
-        return list(ordered.filter(pk__in=page_ids))
+            return list(self._order(query, ordering, by_id_only=by_id_only)[:count])
+        # NULLs are filtered out of each segment before this: a plain order is the same order.
+        direction = "-" if ordering.descending else ""
+        fields = ("id",) if by_id_only else (ordering.field, "id")
+        return first_matches(query, order=tuple(direction + field for field in fields), count=count, matches_first=True)
 
     def _rows(self, queryset, ordering: Ordering, cursor: tuple | None, count: int, match_first: bool) -> list:
         if cursor is not None and cursor[0] is not None:

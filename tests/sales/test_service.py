@@ -71,6 +71,16 @@ class TestServicePages:
         assert [lead.email for lead in response.context["results"]] == ["b@initech.example", "a@initech.example"]
         assert response.content.decode().count('data-testid="flag-upgrade"') == 1
 
+    def test_search_fills_the_page_with_the_newest_customers_then_the_newest_others(self, service_client):
+        others = [lead_in_stage("mql", email=f"o{n}@initech.example", company="Initech") for n in range(30)]
+        customers = [lead_in_stage("customer", email=f"c{n}@initech.example", company="Initech") for n in range(3)]
+        lead_in_stage("customer", email="c@globex.example", company="Globex")
+
+        response = service_client.get(reverse("service-search"), {"q": "initech"})
+
+        expected = [lead.pk for lead in reversed(customers)] + [lead.pk for lead in reversed(others)][:22]
+        assert [lead.pk for lead in response.context["results"]] == expected
+
     def test_a_flag_from_the_page_lands_in_the_sales_queue(self, service_client, client, sales_rep):
         customer = lead_in_stage("customer", email="c@globex.example")
 
