@@ -165,36 +165,58 @@ FIT_KIND_FACTS = {
 
 
 class FitScorer:
-    """Fit points of many leads at once (the what-if preview), equal to score_lead()'s.
+    """Fit rules matched once per distinct value instead of once per lead (the worker, the
+    rescore and the what-if preview), with the same result as matching each rule.
 
     Every fit rule reads one fact of a lead, and those facts repeat across leads (a few hundred
     job titles, industries and countries; one domain per company), so each rule is matched once
-    per distinct value of its fact instead of once per lead: the points of every rule reading a
-    fact are summed per value and remembered.
+    per distinct value of its fact: per value, the points of the rules reading that fact and
+    their positions are remembered. A fact's memory is emptied when it passes MAX_KNOWN values
+    (a long-running worker meets new domains forever).
     """
 
+    MAX_KNOWN = 100_000
+
     def __init__(self, rules: Iterable[FitRule]):
-        self._rules_by_fact: dict[str, list[FitRule]] = {fact: [] for fact in FIT_KIND_FACTS.values()}
-        for rule in rules:
-            self._rules_by_fact[rule.fact].append(rule)
+        self._rules_by_fact: dict[str, list[tuple[int, FitRule]]] = {fact: [] for fact in FIT_KIND_FACTS.values()}
+        for position, rule in enumerate(rules):
+            self._rules_by_fact[rule.fact].append((position, rule))
         self._known: dict[str, dict] = {fact: {} for fact in self._rules_by_fact}
 
-    def _points(self, fact: str, value) -> int:
+    def _matches(self, fact: str, value) -> tuple[int, tuple[int, ...]]:
+        """(points, positions) of the rules reading `fact` that a lead with this value matches."""
         known = self._known[fact]
-        points = known.get(value)
-        if points is None:
-            points = known[value] = sum(rule.points for rule in self._rules_by_fact[fact] if rule.matches_value(value))
-        return points
+        found = known.get(value)
+        if found is None:
+            matched = [(position, rule) for position, rule in self._rules_by_fact[fact] if rule.matches_value(value)]
+            found = (sum(rule.points for _, rule in matched), tuple(position for position, _ in matched))
+            if len(known) >= self.MAX_KNOWN:
+                known.clear()
+            known[value] = found
+        return found
 
     def points(self, job_title: str, company_size: int | None, industry: str, country: str, email: str) -> int:
-        points = self._points
+        matches = self._matches
         return (
-            points("job_title", job_title)
-            + points("company_size", company_size)
-            + points("industry", industry)
-            + points("country", country)
-            + points("email_domain", email_domain_of(email))
+            matches("job_title", job_title)[0]
+            + matches("company_size", company_size)[0]
+            + matches("industry", industry)[0]
+            + matches("country", country)[0]
+            + matches("email_domain", email_domain_of(email))[0]
         )
+
+    def positions(self, lead: LeadFacts) -> list[int]:
+        """The positions, in rule order, of the fit rules this lead matches."""
+        matches = self._matches
+        found = [
+            *matches("job_title", lead.job_title)[1],
+            *matches("company_size", lead.company_size)[1],
+            *matches("industry", lead.industry)[1],
+            *matches("country", lead.country)[1],
+            *matches("email_domain", lead.email_domain)[1],
+        ]
+        found.sort()
+        return found
 
 
 @dataclass(frozen=True)
@@ -209,8 +231,10 @@ class RuleSet:
     high_intent_event_types: frozenset[str] = frozenset()
     version: int | None = None
     rules_by_event_type: dict[str, tuple[tuple[int, EngagementRule], ...]] = field(init=False, repr=False)
+    fit_scorer: FitScorer = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
+        object.__setattr__(self, "fit_scorer", FitScorer(self.fit_rules))
         index: dict[str, list[tuple[int, EngagementRule]]] = {}
         for position, rule in enumerate(self.engagement_rules):
             index.setdefault(rule.event_type, []).append((position, rule))
@@ -359,10 +383,11 @@ def score_totals(lead: LeadFacts, totals: RuleTotals, ruleset: RuleSet) -> Score
     """Fit rules, caps and rounding on top of the per-rule sums: the score and its breakdown."""
     breakdown: list[dict] = []
     fit = 0
-    for rule in ruleset.fit_rules:
-        if rule.matches(lead):
-            fit += rule.points
-            breakdown.append({"kind": "fit", "rule_id": rule.id, "rule": rule.name, "points": rule.points})
+    fit_rules = ruleset.fit_rules
+    for position in ruleset.fit_scorer.positions(lead):
+        rule = fit_rules[position]
+        fit += rule.points
+        breakdown.append({"kind": "fit", "rule_id": rule.id, "rule": rule.name, "points": rule.points})
 
     pql_types = ruleset.pql_event_types
     sums = totals.sums

@@ -65,7 +65,7 @@ def lead_outcomes(*, rules: engine.RuleSet, now: float, chunk_size: int = PREVIE
     if connection.vendor != "postgresql":
         yield from _lead_outcomes_in_python(rules=rules, now=now, chunk_size=chunk_size)
         return
-    fit_points = engine.FitScorer(rules.fit_rules).points
+    fit_points = rules.fit_scorer.points
     move_target = engine.move_target
     last_id = 0
     while True:

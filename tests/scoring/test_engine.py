@@ -9,6 +9,7 @@ from scoring.engine import (
     Event,
     FitKind,
     FitRule,
+    FitScorer,
     LeadFacts,
     RuleSet,
     decide_move,
@@ -88,6 +89,34 @@ def test_fit_points_add_up_and_negative_points_subtract():
         {"kind": "fit", "rule_id": 1, "rule": "Senior", "points": 15},
         {"kind": "fit", "rule_id": 2, "rule": "Free mail", "points": -10},
     ]
+
+
+def test_fit_matches_remembered_per_value_equal_matching_each_rule_in_rule_order(monkeypatch):
+    monkeypatch.setattr(FitScorer, "MAX_KNOWN", 3)  # the memory is emptied again and again
+    rules = [
+        FitRule(name="Free mail", kind=FitKind.EMAIL_FREE_MAIL, points=-10, id=1),
+        FitRule(name="Senior", kind=FitKind.JOB_TITLE_CONTAINS, points=15, values=("vp", "chief"), id=2),
+        FitRule(name="Big", kind=FitKind.COMPANY_SIZE_AT_LEAST, points=10, threshold=1000, id=3),
+        FitRule(name="Rival", kind=FitKind.EMAIL_COMPETITOR, points=-50, values=("rival.com",), id=4),
+        FitRule(name="Software", kind=FitKind.INDUSTRY_IN, points=5, values=("Software",), id=5),
+        FitRule(name="VP", kind=FitKind.JOB_TITLE_CONTAINS, points=3, values=("vp",), id=6),
+    ]
+    rules_set = ruleset(fit=rules)
+    leads = [
+        LeadFacts(job_title=title, email=email, company_size=size, industry=industry)
+        for title in ("VP Sales", "Chief of staff", "", "Engineer")
+        for email in ("a@gmail.com", "b@eu.rival.com", "c@acme.io", "")
+        for size in (None, 5000)
+        for industry in ("software", "Retail")
+    ]
+    for lead in leads * 2:
+        expected = [rule for rule in rules if rule.matches(lead)]
+        result = score(lead, [], rules_set)
+        assert result.fit == sum(rule.points for rule in expected)
+        assert [item["rule_id"] for item in result.breakdown] == [rule.id for rule in expected]
+        assert rules_set.fit_scorer.points(
+            lead.job_title, lead.company_size, lead.industry, lead.country, lead.email
+        ) == sum(rule.points for rule in expected)
 
 
 def test_engagement_points_per_event_with_breakdown():
