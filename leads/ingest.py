@@ -8,8 +8,9 @@ machine), so each write is a handful of statements whatever its size:
   the unique index and then update it) and one round trip instead of SELECT + INSERT/UPDATE;
 - a batch of events costs one SELECT per way of naming leads, one INSERT for the leads it
   creates, one multi-row INSERT ... ON CONFLICT DO NOTHING for the events (the unique
-  (source, external_id) index decides what is a duplicate, even between concurrent batches) and one
-  UPDATE of the leads (last activity, score marked stale) — never a statement per event;
+  (source, external_id) index decides what is a duplicate, even between concurrent batches), which
+  on PostgreSQL also appends the scoring queue's row for their leads (leads.activity) — never a
+  statement per event, and no UPDATE of the leads;
 - rows are written in a fixed order (emails, then (source, external id), then lead ids, sorted), so
   two concurrent batches lock in the same order and do not deadlock; a deadlock or serialization
   failure that still happens is retried.
