@@ -8,8 +8,9 @@ machine), so each write is a handful of statements whatever its size:
   the unique index and then update it) and one round trip instead of SELECT + INSERT/UPDATE;
 - a batch of events costs one SELECT per way of naming leads, one INSERT for the leads it
   creates, one multi-row INSERT ... ON CONFLICT DO NOTHING for the events (the unique
-  (source, external_id) index decides what is a duplicate, even between concurrent batches) and one
-  UPDATE of the leads (last activity, score marked stale) — never a statement per event;
+  (source, external_id) index decides what is a duplicate, even between concurrent batches), which
+  on PostgreSQL also appends the scoring queue's row for their leads (leads.activity) — never a
+  statement per event, and no UPDATE of the leads;
 - rows are written in a fixed order (emails, then (source, external id), then lead ids, sorted), so
   two concurrent batches lock in the same order and do not deadlock; a deadlock or serialization
   failure that still happens is retried.
@@ -28,9 +29,10 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from . import webhooks
-from .activity import pending_activity_add
+from .activity import pending_activity_add, pending_activity_sql
 from .db import prepared_cursor
 from .exceptions import Suppressed
+from .json_text import json_text
 from .models import (
     ApiKey,
     EngagementEvent,
@@ -632,20 +634,10 @@ class EventInput:
     external_id: str | None = None
 
 
-@dataclass
-class EventOutcome:
-    index: int
-    status: str
-    lead_id: int | None = None
-    errors: dict | None = None
-
-    def as_dict(self) -> dict:
-        result: dict = {"index": self.index, "status": self.status}
-        if self.lead_id is not None:
-            result["lead_id"] = self.lead_id
-        if self.errors:
-            result["errors"] = self.errors
-        return result
+# An event's outcome is a dict in the shape the API reports it: {"index", "status", and "lead_id"
+# (accepted, duplicate) or "errors" (rejected)}. A batch makes a thousand of them, and a dataclass
+# per event, converted to that dict afterwards, cost more than the rest of its outcome.
+EventOutcome = dict
 
 
 SUPPRESSED_MESSAGE = "This person asked to be forgotten: LeadCRM does not store their address again."
@@ -670,55 +662,59 @@ def events_ingest(*, items: list[tuple[int, EventInput]]) -> list[EventOutcome]:
         rows: list[tuple[int, int, EventInput]] = []  # (index, lead id, item)
         seen: set[tuple[str, str]] = set()
         for index, item in items:
-            if item.lead_id is None and item.email in suppressed:
-                outcomes[index] = EventOutcome(index, EventStatus.REJECTED, errors={"email": [SUPPRESSED_MESSAGE]})
-                continue
-            lead_id = item.lead_id if item.lead_id is not None else lead_by_email[item.email]
-            if item.lead_id is not None and item.lead_id not in known_ids:
-                outcomes[index] = EventOutcome(
-                    index, EventStatus.REJECTED, errors={"lead_id": [f"No lead with id {item.lead_id}."]}
-                )
+            lead_id = item.lead_id
+            if lead_id is None:
+                if item.email in suppressed:
+                    outcomes[index] = _rejected(index, "email", SUPPRESSED_MESSAGE)
+                    continue
+                lead_id = lead_by_email[item.email]
+            elif lead_id not in known_ids:
+                outcomes[index] = _rejected(index, "lead_id", f"No lead with id {lead_id}.")
                 continue
             if item.external_id is not None:
                 identity = (item.source, item.external_id)
                 if identity in seen:
-                    outcomes[index] = EventOutcome(index, EventStatus.DUPLICATE, lead_id=lead_id)
+                    outcomes[index] = {"index": index, "status": EventStatus.DUPLICATE, "lead_id": lead_id}
                     continue
                 seen.add(identity)
             rows.append((index, lead_id, item))
 
-        stored = _events_insert(rows)
-        activity: dict[int, datetime] = {}
+        stored = _events_insert(rows)  # on PostgreSQL, it also queues the leads' activity
+        accepted: dict[int, datetime] = {}  # lead id: its latest accepted event
         unsubscribed: set[int] = set()
         for index, lead_id, item in rows:
             if item.external_id is not None and (item.source, item.external_id) not in stored:
-                outcomes[index] = EventOutcome(index, EventStatus.DUPLICATE, lead_id=lead_id)
+                outcomes[index] = {"index": index, "status": EventStatus.DUPLICATE, "lead_id": lead_id}
                 continue
-            outcomes[index] = EventOutcome(index, EventStatus.ACCEPTED, lead_id=lead_id)
-            if lead_id not in activity or activity[lead_id] < item.occurred_at:
-                activity[lead_id] = item.occurred_at
-            if item.event_type == EventType.UNSUBSCRIBE:
+            outcomes[index] = {"index": index, "status": EventStatus.ACCEPTED, "lead_id": lead_id}
+            if lead_id not in accepted or accepted[lead_id] < item.occurred_at:
+                accepted[lead_id] = item.occurred_at
+            if item.event_type == "unsubscribe":  # EventType.UNSUBSCRIBE, without the enum lookup per event
                 unsubscribed.add(lead_id)
         if unsubscribed:
             # An unsubscribe is respected at once, not only by its (negative) scoring rule.
             Lead.objects.filter(pk__in=unsubscribed, unsubscribed=False).update(unsubscribed=True)
-        if activity:
-            # Not an UPDATE of each lead: one queue row for the batch, taken by the scoring worker.
-            pending_activity_add(activity)
-            _announce_events_stored(activity)
+        if accepted:
+            if not _is_postgresql():  # PostgreSQL's INSERT queued them already
+                # Not an UPDATE of each lead: one queue row for the batch, taken by the scoring worker.
+                pending_activity_add(accepted)
+            _announce_events_stored(accepted)
     return [outcomes[index] for index, _ in items]
+
+
+def _rejected(index: int, field_name: str, message: str) -> EventOutcome:
+    return {"index": index, "status": EventStatus.REJECTED, "errors": {field_name: [message]}}
 
 
 def _events_insert(rows: list[tuple[int, int, EventInput]]) -> set[tuple[str, str]]:
     """One INSERT for all rows; returns the (source, external_id) pairs actually stored."""
     if not rows:
         return set()
-    now = _adapt_datetime(timezone.now())
     ordered = sorted(rows, key=lambda row: (row[2].external_id is None, row[2].source, row[2].external_id or ""))
     if _is_postgresql():
-        return _events_insert_postgresql(ordered, now)
-    json_placeholder = "CAST(%s AS jsonb)" if _is_postgresql() else "%s"
-    placeholders = f"(%s, %s, %s, {json_placeholder}, %s, %s, %s)"
+        return _events_insert_postgresql(ordered)
+    now = _adapt_datetime(timezone.now())
+    placeholders = "(%s, %s, %s, %s, %s, %s, %s)"
     params: list = []
     for _, lead_id, item in ordered:
         params += [
@@ -758,18 +754,21 @@ def lead_update_fields(*, lead_id: int, changes: dict) -> None:
         lead_mark_score_stale(lead_ids=[lead.pk])
 
 
-def _events_insert_postgresql(ordered: list[tuple[int, int, EventInput]], now: datetime) -> set[tuple[str, str]]:
-    """One INSERT ... SELECT FROM jsonb_to_recordset(one JSON parameter), whatever the batch size.
+def _events_insert_postgresql(ordered: list[tuple[int, int, EventInput]]) -> set[tuple[str, str]]:
+    """One statement, whatever the batch size: INSERT ... SELECT FROM jsonb_to_recordset(one JSON
+    parameter) ... ON CONFLICT DO NOTHING, and the scoring queue's row for the leads of the rows
+    it stored (leads.activity), built by PostgreSQL from them.
 
     A JSON document is the cheapest way to ship many rows through a client-side-bound query:
-    json.dumps runs in C and PostgreSQL parses it fast, while thousands of placeholders (or
+    it is encoded in C and PostgreSQL parses it fast, while thousands of placeholders (or
     array parameters) are rendered value by value in Python.
     """
+    now = timezone.now()
     rows = [
         {
             "lead_id": lead_id,
             "event_type": item.event_type,
-            "occurred_at": item.occurred_at.isoformat(),
+            "occurred_at": item.occurred_at,
             "properties": item.properties,
             "source": item.source,
             "external_id": item.external_id,
@@ -777,20 +776,22 @@ def _events_insert_postgresql(ordered: list[tuple[int, int, EventInput]], now: d
         for _, lead_id, item in ordered
     ]
     sql = (
-        f"INSERT INTO {_quoted(EngagementEvent._meta.db_table)} "
+        f"WITH stored AS (INSERT INTO {_quoted(EngagementEvent._meta.db_table)} "
         "(lead_id, event_type, occurred_at, properties, source, external_id, received_at) "
         "SELECT u.lead_id, u.event_type, u.occurred_at, u.properties, u.source, u.external_id, %s "
         "FROM jsonb_to_recordset(%s::jsonb) "
         "AS u(lead_id bigint, event_type text, occurred_at timestamptz, properties jsonb, "
         "source text, external_id text) "
-        "ON CONFLICT DO NOTHING RETURNING source, external_id"
+        "ON CONFLICT DO NOTHING RETURNING lead_id, occurred_at, source, external_id), "
+        f"queued AS ({pending_activity_sql(events='stored')}) "
+        "SELECT source, external_id FROM stored WHERE external_id IS NOT NULL"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [now, _json(rows)])
-        return {(source, external_id) for source, external_id in cursor.fetchall() if external_id is not None}
+        cursor.execute(sql, [now, _json(rows), now])
+        return set(cursor.fetchall())
 
 
-_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_json = json_text
 
 
 # --- Retention ------------------------------------------------------------------------------

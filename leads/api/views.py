@@ -46,6 +46,7 @@ from .permissions import (
     check_can_view,
     visible_leads_for,
 )
+from .renderers import BatchAnswerRenderer
 from .serializers import (
     LEAD_LIST_COLUMNS,
     MAX_BATCH,
@@ -223,6 +224,7 @@ class SingleEventOutSerializer(serializers.Serializer):
 class EventCreateView(ApiView):
     access = {"POST": (SUBMIT, (Role.MARKETING,), False)}
     serializer_class = EventInSerializer
+    renderer_classes = [BatchAnswerRenderer]
 
     @extend_schema(
         operation_id="events_create",
@@ -335,28 +337,30 @@ class EventCreateView(ApiView):
         idempotency = self.idempotency(request)
 
         def work():
-            outcomes = {outcome.index: outcome for outcome in ingest.events_ingest(items=valid)} if valid else {}
+            outcomes = ingest.events_ingest(items=valid) if valid else []
             if not is_batch:
                 outcome = outcomes[0]
-                if outcome.status == ingest.EventStatus.REJECTED:
-                    if "lead_id" in outcome.errors:
-                        raise NotFound(outcome.errors["lead_id"][0])
-                    raise ValidationError(outcome.errors)
-                code = status.HTTP_201_CREATED if outcome.status == ingest.EventStatus.ACCEPTED else status.HTTP_200_OK
-                return code, {"status": outcome.status, "lead_id": outcome.lead_id}
-            results = []
-            counts = {ingest.EventStatus.ACCEPTED: 0, ingest.EventStatus.DUPLICATE: 0, ingest.EventStatus.REJECTED: 0}
-            for index in range(len(raw_items)):
-                if index in rejected:
-                    entry = {"index": index, "status": ingest.EventStatus.REJECTED, "errors": rejected[index]}
-                else:
-                    entry = outcomes[index].as_dict()
-                counts[entry["status"]] += 1
-                results.append(entry)
+                if outcome["status"] == ingest.EventStatus.REJECTED:
+                    if "lead_id" in outcome["errors"]:
+                        raise NotFound(outcome["errors"]["lead_id"][0])
+                    raise ValidationError(outcome["errors"])
+                accepted = outcome["status"] == ingest.EventStatus.ACCEPTED
+                code = status.HTTP_201_CREATED if accepted else status.HTTP_200_OK
+                return code, {"status": outcome["status"], "lead_id": outcome["lead_id"]}
+            results = outcomes
+            if rejected:  # the invalid items in their places, between the outcomes of the valid ones
+                stored = iter(outcomes)
+                results = [
+                    {"index": index, "status": ingest.EventStatus.REJECTED, "errors": rejected[index]}
+                    if index in rejected
+                    else next(stored)
+                    for index in range(len(raw_items))
+                ]
+            statuses = [result["status"] for result in results]
             return status.HTTP_200_OK, {
-                "accepted": counts[ingest.EventStatus.ACCEPTED],
-                "duplicates": counts[ingest.EventStatus.DUPLICATE],
-                "rejected": counts[ingest.EventStatus.REJECTED],
+                "accepted": statuses.count(ingest.EventStatus.ACCEPTED),
+                "duplicates": statuses.count(ingest.EventStatus.DUPLICATE),
+                "rejected": statuses.count(ingest.EventStatus.REJECTED),
                 "results": results,
             }
 

@@ -1,4 +1,7 @@
+from datetime import UTC, datetime
+
 import pytest
+from rest_framework.exceptions import ErrorDetail
 
 from leads.activity import score_is_stale
 from leads.models import EngagementEvent, Lead, PendingActivity
@@ -307,3 +310,80 @@ def test_a_form_key_cannot_post_events(client_for):
     lead = LeadFactory()
     client = client_for("submit", form_name="newsletter")
     assert_error(client.post(URL, {"lead_id": lead.pk, "event_type": "page_view"}, format="json"), 403)
+
+
+def test_the_queue_row_holds_each_leads_latest_stored_event(submit_client):
+    """PostgreSQL builds the row in the events' INSERT, elsewhere Python does: the same document."""
+    first, second = LeadFactory(), LeadFactory()
+    submit_client.post(
+        URL, {"lead_id": first.pk, "event_type": "page_view", "external_id": "old", "source": "s"}, format="json"
+    )
+    PendingActivity.objects.all().delete()
+    batch = [
+        {"lead_id": second.pk, "event_type": "page_view", "occurred_at": "2026-01-02T10:00:00Z"},
+        {"lead_id": first.pk, "event_type": "page_view", "occurred_at": "2026-01-01T10:00:00.5+02:00"},
+        {"lead_id": second.pk, "event_type": "email_open", "occurred_at": "2026-01-03T10:00:00Z"},
+        # A duplicate is not stored: its (later) time does not count.
+        {"lead_id": first.pk, "event_type": "page_view", "occurred_at": "2026-02-01T00:00:00Z", "external_id": "old"},
+    ]
+    for event in batch:
+        event.setdefault("source", "s")
+
+    assert submit_client.post(URL, {"events": batch}, format="json").json()["accepted"] == 3
+
+    queued = PendingActivity.objects.get()
+    # Each time as ISO 8601 (its text differs: PostgreSQL writes it in UTC, Python as sent).
+    expected = [
+        (first.pk, datetime(2026, 1, 1, 8, 0, 0, 500000, tzinfo=UTC)),
+        (second.pk, datetime(2026, 1, 3, 10, tzinfo=UTC)),
+    ]
+    assert [(entry["l"], datetime.fromisoformat(entry["a"])) for entry in queued.activity] == sorted(expected)
+    assert queued.lead_count == 2
+
+
+def test_a_batch_of_duplicates_queues_nothing(submit_client):
+    lead = LeadFactory()
+    batch = {"events": [{"lead_id": lead.pk, "event_type": "page_view", "external_id": "x", "source": "s"}]}
+    submit_client.post(URL, batch, format="json")
+    PendingActivity.objects.all().delete()
+    assert submit_client.post(URL, batch, format="json").json()["duplicates"] == 1
+    assert not PendingActivity.objects.exists()
+
+
+def test_properties_are_stored_as_sent(submit_client):
+    """Also what orjson cannot encode (integers beyond 64 bits: leads.json_text falls back to json)."""
+    lead = LeadFactory()
+    properties = {"big": 2**70, "negative": -(2**64), "float": 0.1, "text": "é\u2028😀", "nested": [{"a": None}]}
+    response = submit_client.post(
+        URL, {"lead_id": lead.pk, "event_type": "page_view", "properties": properties}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    assert EngagementEvent.objects.get().properties == properties
+
+
+def test_a_number_too_large_for_a_double_is_refused(submit_client):
+    lead = LeadFactory()
+    raw = f'{{"lead_id": {lead.pk}, "event_type": "page_view", "properties": {{"x": 1e400}}}}'
+    body = assert_error(submit_client.post(URL, data=raw, content_type="application/json"), 400, "malformed_request")
+    assert "1e400" in body["message"]
+    assert not EngagementEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"accepted": 1, "duplicates": 0, "rejected": 0, "results": [{"index": 0, "status": "accepted", "lead_id": 7}]},
+        {"results": [{"errors": {"non_field_errors": ["Unknown field(s): é\u2028\u2029, <x>."]}}], "ok": True},
+        {"type": "validation_error", "message": ErrorDetail("Bad.", code="invalid"), "errors": {}},
+        {"nothing": None, "list": [], "empty": {}},
+        {1: "not a string key"},  # orjson refuses: DRF's renderer writes it
+    ],
+)
+def test_the_batch_answer_renderer_writes_drfs_bytes(data):
+    from rest_framework.renderers import JSONRenderer
+
+    from leads.api.renderers import BatchAnswerRenderer
+
+    assert BatchAnswerRenderer().render(data, "application/json") == JSONRenderer().render(data, "application/json")
+    indented = "application/json; indent=2"
+    assert BatchAnswerRenderer().render(data, indented) == JSONRenderer().render(data, indented)

@@ -134,7 +134,9 @@ def test_it_rejects_malformed_json(submit_client):
     assert_error(response, 400, "malformed_request")
 
 
-@pytest.mark.parametrize("body", ['{"email": NaN}', '{"a": "\\u0000"}', '{"a": "\\ud800"}', "[" * 100_000])
+@pytest.mark.parametrize(
+    "body", ['{"email": NaN}', '{"a": "\\u0000"}', '{"a": "\\ud800"}', "[" * 100_000, '{"fields": {"x": -1e400}}']
+)
 def test_it_rejects_json_the_database_cannot_store(submit_client, body):
     assert_error(submit_client.post(URL, data=body, content_type="application/json"), 400, "malformed_request")
 
