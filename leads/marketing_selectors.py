@@ -13,18 +13,12 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from django.core.cache import cache
 from django.db.models import Count, F, Max, Q, QuerySet
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.utils.html import avoid_wrapping, escape
-from django.utils.safestring import mark_safe
-from django.utils.timesince import TIME_STRINGS
-from django.utils.translation import get_language
 
 from .forms import ANY_STAGE, COMPANY_SIZES, DEFAULT_SORT, DEFAULT_STAGE, OWNER_CHOICES, MqlFilterForm
 from .models import Lead, SavedView, Submission
@@ -293,95 +287,6 @@ def top_factors(lead: Lead, limit: int = 3) -> list[dict]:
     """The rules that moved a lead's score most, from its stored breakdown (no query)."""
     items = [item for item in (lead.score_breakdown or []) if isinstance(item, dict) and item.get("points")]
     return sorted(items, key=lambda item: abs(item["points"]), reverse=True)[:limit]
-
-
-# ---- Rows as the list shows them -------------------------------------------------------------
-#
-# The list renders 25 rows of 8 cells: per-row {% include %}, inclusion tags, {% url %} and the
-# reltime tag cost about 1 ms a row (a profile of the page), more than the page's SQL. The rows
-# are computed here once, as plain values, and the template only prints them.
-
-
-@lru_cache(maxsize=512)
-def _unit_text(unit: str, count: int, language: str | None) -> str:
-    return avoid_wrapping(TIME_STRINGS[unit] % {"num": count})
-
-
-def _ago(value: datetime, now: datetime) -> str:
-    """What leads.templatetags.ui.relative says for a past time ("3 days ago"), without its cost:
-    django.utils.timesince's arithmetic at depth 1, with the unit's text cached per language."""
-    seconds = (now - value).total_seconds()
-    if abs(seconds) < 60:
-        return "just now"
-    if seconds < 0:
-        from .templatetags.ui import relative
-
-        return relative(value, now)
-    value = value.astimezone(now.tzinfo)
-    months = (now.year - value.year) * 12 + (now.month - value.month)
-    if value.day > now.day or (value.day == now.day and value.time() > now.time()):
-        months -= 1
-    years, months = divmod(months, 12)
-    language = get_language()
-    if years:
-        return f"{_unit_text('year', years, language)} ago"
-    if months:
-        return f"{_unit_text('month', months, language)} ago"
-    for unit, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            return f"{_unit_text(unit, int(seconds // size), language)} ago"
-    return "just now"
-
-
-def _time_cell(value: datetime | None, now: datetime) -> dict | None:
-    if value is None:
-        return None
-    local = timezone.localtime(value)
-    return {"iso": local.isoformat(), "title": local.strftime("%Y-%m-%d %H:%M %Z"), "text": _ago(value, now)}
-
-
-def _score_title(lead: Lead) -> str:
-    lines = [f"Fit {lead.fit_score} · engagement {lead.engagement_score}"]
-    for factor in top_factors(lead):
-        points = factor["points"]
-        lines.append(f"{escape(factor.get('rule', ''))}: {'+' if points > 0 else ''}{escape(points)}")
-    return mark_safe("&#10;".join(lines))  # each part escaped above; &#10; is a line break in a tooltip
-
-
-def list_rows(leads: list[Lead], *, list_query: str) -> list[dict]:
-    """The cells of each row of the MQL list, ready to print (no tag, include or URL lookup per row)."""
-    now = timezone.now()
-    # One reverse() for the page: the detail URL differs only by the id.
-    marker = 999999999
-    detail = reverse("lead-detail", args=[marker])
-    head, tail = detail.split(str(marker), 1)
-    back = f"{tail}?list={quote(list_query, safe='')}"
-    rows = []
-    # Numbers as text: an int printed by a template goes through number localization (~10% of
-    # the page); ids and scores are never grouped ("1,234") anyway.
-    for lead in leads:
-        owner = lead.owner
-        rows.append(
-            {
-                "id": str(lead.pk),
-                "name": lead.full_name or lead.email,
-                "sub": lead.company or lead.email,
-                "url": f"{head}{lead.pk}{back}",
-                "unsubscribed": lead.unsubscribed,
-                "score": str(lead.score),
-                "fit": str(lead.fit_score),
-                "engagement": str(lead.engagement_score),
-                "score_title": _score_title(lead),
-                "stage": lead.stage,
-                "stage_label": stage_label(lead.stage),
-                "source": lead.source,
-                "campaign": lead.utm_campaign,
-                "owner": (owner.get_full_name() or owner.get_username()) if owner is not None else "",
-                "last_activity": _time_cell(lead.last_activity_at, now),
-                "created": _time_cell(lead.created_at, now),
-            }
-        )
-    return rows
 
 
 def leads_iter(leads: QuerySet[Lead], *, fields: list[str], chunk_size: int = 2000) -> Iterator[tuple]:
