@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
 
-from django.core.cache import cache
 from django.db.models import Count, F, Max, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -349,11 +348,9 @@ DATALIST_SECONDS = 300
 def filter_suggestions() -> dict[str, list[str]]:
     """Known sources, campaigns, countries and industries for the inputs' suggestions.
 
-    Cached for a few minutes: a DISTINCT over every lead is too dear to run on each page view.
+    Four DISTINCTs over every lead, too dear to run on each page view: the list keeps them, as
+    printed, for DATALIST_SECONDS (marketing_views._datalists).
     """
-    cached = cache.get("leadcrm:mql-suggestions")
-    if cached is not None:
-        return cached
     suggestions = {}
     for name, column in (
         ("source", "source"),
@@ -363,7 +360,6 @@ def filter_suggestions() -> dict[str, list[str]]:
     ):
         values = Lead.objects.exclude(**{column: ""}).order_by(column).values_list(column, flat=True).distinct()[:200]
         suggestions[name] = list(values)
-    cache.set("leadcrm:mql-suggestions", suggestions, DATALIST_SECONDS)
     return suggestions
 
 

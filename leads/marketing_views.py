@@ -7,6 +7,7 @@ from html import escape
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.core.cache import cache
 from django.http import Http404, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -51,22 +52,23 @@ def _filter_form(data: QueryDict) -> MqlFilterForm:
     return form
 
 
-# The 15 filter inputs are rendered by Django's widget templates: 3 ms of the page's 21 ms of CPU
-# (measured in-process). Their HTML depends on nothing but the values typed (a form with errors is
-# rendered anew), so each process keeps the last few hundred.
+# The list's filter form depends on nothing but the values typed: validating its 15 fields (each
+# deep-copied first) and rendering its inputs through Django's widget templates cost about a fifth
+# of the page's CPU (bench/profile_list_page.py). Both happen once per distinct filter set: each
+# process keeps the last few hundred.
 FILTER_FIELDS_CACHED = 256
 FILTER_FIELDS_TEMPLATE = "leads/partials/mql_filter_fields.html"
 
 
 @lru_cache(maxsize=FILTER_FIELDS_CACHED)
-def _filter_fields_cached(values: tuple) -> str:
-    return render_to_string(FILTER_FIELDS_TEMPLATE, {"form": _filter_form(QueryDict(urlencode(values, doseq=True)))})
+def _list_filters_cached(values: tuple) -> tuple[MqlFilterForm, str]:
+    form = _filter_form(QueryDict(urlencode(values, doseq=True)))
+    return form, render_to_string(FILTER_FIELDS_TEMPLATE, {"form": form})
 
 
-def _filter_fields(form: MqlFilterForm) -> str:
-    if form.errors:
-        return render_to_string(FILTER_FIELDS_TEMPLATE, {"form": form})
-    return _filter_fields_cached(tuple((name, tuple(form.data.getlist(name))) for name in form.fields))
+def _list_filters(data: QueryDict) -> tuple[MqlFilterForm, str]:
+    """The list's filter form, validated (shared between requests: only read), and its inputs' HTML."""
+    return _list_filters_cached(tuple((name, tuple(data.getlist(name))) for name in MqlFilterForm.base_fields))
 
 
 @lru_cache(maxsize=FILTER_FIELDS_CACHED)
@@ -78,23 +80,28 @@ def _save_view_inputs(query: str) -> dict[str, str]:
     return {"id": name.id_for_label, "label": name.label, "name": str(name), "query": str(form["query"])}
 
 
-def _datalists(suggestions: dict[str, list[str]]) -> str:
-    """The filter inputs' suggestions (a few hundred <option>s), printed in one pass, not one
-    template variable at a time."""
-    return mark_safe(  # every value is escaped here
-        "".join(
+DATALISTS_KEY = "leadcrm:mql-datalists"
+
+
+def _datalists() -> str:
+    """The filter inputs' suggestions as <datalist>s (a few hundred <option>s): read and printed
+    once every few minutes (selectors.DATALIST_SECONDS), not on each page view."""
+    html = cache.get(DATALISTS_KEY)
+    if html is None:
+        html = "".join(
             f'\n      <datalist id="dl-{escape(name)}">'
             + "".join(f'<option value="{escape(str(value))}">' for value in values)
             + "</datalist>\n    "
-            for name, values in suggestions.items()
+            for name, values in selectors.filter_suggestions().items()
         )
-    )
+        cache.set(DATALISTS_KEY, html, selectors.DATALIST_SECONDS)
+    return mark_safe(html)  # every value was escaped when printed
 
 
 @require_GET
 @marketing_required
 def mql_list(request):
-    form = _filter_form(request.GET)
+    form, filter_fields = _list_filters(request.GET)
     filters = form.filters()
     query = selectors.filters_query(filters)
     if not form.errors and any(value == "" for value in request.GET.values()):
@@ -129,7 +136,7 @@ def mql_list(request):
     joiner = f"{query}&" if query else ""
     context = {
         "form": form,
-        "filter_fields": _filter_fields(form),
+        "filter_fields": filter_fields,
         "filters": filters,
         "query": query,
         "query_params": [(key, value) for key, values in QueryDict(query).lists() for value in values],
@@ -149,7 +156,7 @@ def mql_list(request):
         "next_url": f"?{joiner}{urlencode({'after': page.next_cursor})}" if page.next_cursor else "",
         "previous_url": f"?{joiner}{urlencode({'before': page.previous_cursor})}" if page.previous_cursor else "",
         "first_url": list_url(query),
-        "datalists": _datalists(selectors.filter_suggestions()),
+        "datalists": _datalists(),
         "save_inputs": _save_view_inputs(query),
         "export_url": reverse("mql-export") + (f"?{query}" if query else ""),
         "list_url": list_url(query),
