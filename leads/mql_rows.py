@@ -21,8 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import TIME_STRINGS
 from django.utils.translation import get_language
 
-from .marketing_selectors import top_factors
-from .models import Lead
+from .marketing_selectors import PageRow, top_factors
 from .stages import stage_label
 
 UNSUBSCRIBED = (
@@ -39,8 +38,9 @@ class _Escaped(dict):
         return escaped
 
 
-def rows_html(leads: list[Lead], *, list_query: str) -> SafeString:
-    """The <tr> of each lead, in order: one reverse() and one clock reading for the page."""
+def rows_html(leads: list[PageRow], *, list_query: str) -> SafeString:
+    """The <tr> of each lead (marketing_selectors.lead_page's rows), in order: one reverse() and one
+    clock reading for the page."""
     now = timezone.now()
     zone = timezone.get_current_timezone()
     language = get_language()
@@ -62,9 +62,14 @@ def rows_html(leads: list[Lead], *, list_query: str) -> SafeString:
 
     rows = []
     for lead in leads:
-        lead_id, name, stage, owner = lead.id, escaped[lead.full_name or lead.email], lead.stage, lead.owner
+        # Lead.full_name, and the owner's User.get_full_name() or username.
+        full_name = f"{lead.first_name} {lead.last_name}".strip()
+        lead_id, name, stage = lead.id, escaped[full_name or lead.email], lead.stage
         fit, engagement, campaign = lead.fit_score, lead.engagement_score, lead.utm_campaign
-        owner_name = escaped[owner.get_full_name() or owner.get_username()] if owner is not None else ""
+        owner_name = ""
+        if lead.owner__username is not None:
+            owner_full_name = f"{lead.owner__first_name} {lead.owner__last_name}".strip()
+            owner_name = escaped[owner_full_name or lead.owner__username]
         campaign_html = f'<span class="cell-sub">{escaped[campaign]}</span>' if campaign else ""
         # Each line as the template printed it, so that the page is the same to the byte (an
         # f-string: str.format would parse the row's markup again for each row).
@@ -91,7 +96,7 @@ def rows_html(leads: list[Lead], *, list_query: str) -> SafeString:
     return mark_safe("".join(rows))  # every value was escaped above
 
 
-def _score_title(lead: Lead, escaped: _Escaped) -> str:
+def _score_title(lead: PageRow, escaped: _Escaped) -> str:
     lines = [f"Fit {lead.fit_score} · engagement {lead.engagement_score}"]
     for factor in top_factors(lead):
         points = factor["points"]
