@@ -13,18 +13,11 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
-from django.core.cache import cache
 from django.db.models import Count, F, Max, Q, QuerySet
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.utils.html import avoid_wrapping, escape
-from django.utils.safestring import mark_safe
-from django.utils.timesince import TIME_STRINGS
-from django.utils.translation import get_language
 
 from .forms import ANY_STAGE, COMPANY_SIZES, DEFAULT_SORT, DEFAULT_STAGE, OWNER_CHOICES, MqlFilterForm
 from .models import Lead, SavedView, Submission
@@ -45,7 +38,7 @@ class Sort:
     column: str
     nullable: bool = False
 
-    def cursor_value(self, lead: Lead):
+    def cursor_value(self, lead: Lead | PageRow):
         value = getattr(lead, self.column)
         return value.isoformat() if isinstance(value, datetime) else value
 
@@ -170,8 +163,8 @@ def filter_chips(filters: dict) -> list[dict]:
 # ---- Keyset pages ----------------------------------------------------------------------------
 
 
-def encode_cursor(sort: Sort, lead: Lead) -> str:
-    raw = json.dumps([sort.cursor_value(lead), lead.pk], separators=(",", ":")).encode()
+def encode_cursor(sort: Sort, lead: Lead | PageRow) -> str:
+    raw = json.dumps([sort.cursor_value(lead), lead.id], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -207,7 +200,9 @@ def _before(column: str, value, lead_id: int) -> Q:
     return Q(**{f"{column}__gte": value}) & (Q(**{f"{column}__gt": value}) | Q(id__gt=lead_id))
 
 
-def _walk(leads: QuerySet[Lead], sort: Sort, cursor: tuple | None, *, forward: bool, limit: int) -> list[Lead]:
+def _walk(
+    leads: QuerySet[Lead], sort: Sort, cursor: tuple | None, *, forward: bool, limit: int
+) -> list[Lead | PageRow]:
     """Up to `limit` rows from the cursor on, in list order (forward) or backwards from it.
 
     A nullable column is walked in two segments, each an index range in index order: the rows
@@ -248,9 +243,35 @@ def _walk(leads: QuerySet[Lead], sort: Sort, cursor: tuple | None, *, forward: b
     return list(with_value.filter(_before(column, value, lead_id)).order_by(*values_up)[:limit])
 
 
+# What a page's rows show (leads.mql_rows) and their cursors need (every sort's column). A row is
+# a named tuple of these (values_list(named=True)): building 26 Lead and User objects, with their
+# other columns, cost about a third of the page's read in Python.
+PAGE_FIELDS = [
+    "id",
+    "email",
+    "first_name",
+    "last_name",
+    "company",
+    "unsubscribed",
+    "stage",
+    "source",
+    "utm_campaign",
+    "score",
+    "fit_score",
+    "engagement_score",
+    "score_breakdown",
+    "created_at",
+    "last_activity_at",
+    "owner__first_name",
+    "owner__last_name",
+    "owner__username",
+]
+PageRow = tuple  # a named tuple of PAGE_FIELDS
+
+
 @dataclass
 class LeadPage:
-    rows: list[Lead]
+    rows: list[PageRow]
     next_cursor: str | None = None
     previous_cursor: str | None = None
     count: int = 0
@@ -263,7 +284,7 @@ def lead_page(
 ) -> LeadPage:
     """One keyset page of `leads`: `after` (next pages) or `before` (previous pages) a cursor."""
     sort = SORTS.get(sort_key, SORTS[DEFAULT_SORT])
-    base = leads.select_related("owner")
+    base = leads.values_list(*PAGE_FIELDS, named=True)
     before_cursor = decode_cursor(sort, before)
     after_cursor = None if before_cursor else decode_cursor(sort, after)
     if before_cursor is not None:
@@ -289,99 +310,10 @@ def lead_page(
     return page
 
 
-def top_factors(lead: Lead, limit: int = 3) -> list[dict]:
+def top_factors(lead: Lead | PageRow, limit: int = 3) -> list[dict]:
     """The rules that moved a lead's score most, from its stored breakdown (no query)."""
     items = [item for item in (lead.score_breakdown or []) if isinstance(item, dict) and item.get("points")]
     return sorted(items, key=lambda item: abs(item["points"]), reverse=True)[:limit]
-
-
-# ---- Rows as the list shows them -------------------------------------------------------------
-#
-# The list renders 25 rows of 8 cells: per-row {% include %}, inclusion tags, {% url %} and the
-# reltime tag cost about 1 ms a row (a profile of the page), more than the page's SQL. The rows
-# are computed here once, as plain values, and the template only prints them.
-
-
-@lru_cache(maxsize=512)
-def _unit_text(unit: str, count: int, language: str | None) -> str:
-    return avoid_wrapping(TIME_STRINGS[unit] % {"num": count})
-
-
-def _ago(value: datetime, now: datetime) -> str:
-    """What leads.templatetags.ui.relative says for a past time ("3 days ago"), without its cost:
-    django.utils.timesince's arithmetic at depth 1, with the unit's text cached per language."""
-    seconds = (now - value).total_seconds()
-    if abs(seconds) < 60:
-        return "just now"
-    if seconds < 0:
-        from .templatetags.ui import relative
-
-        return relative(value, now)
-    value = value.astimezone(now.tzinfo)
-    months = (now.year - value.year) * 12 + (now.month - value.month)
-    if value.day > now.day or (value.day == now.day and value.time() > now.time()):
-        months -= 1
-    years, months = divmod(months, 12)
-    language = get_language()
-    if years:
-        return f"{_unit_text('year', years, language)} ago"
-    if months:
-        return f"{_unit_text('month', months, language)} ago"
-    for unit, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            return f"{_unit_text(unit, int(seconds // size), language)} ago"
-    return "just now"
-
-
-def _time_cell(value: datetime | None, now: datetime) -> dict | None:
-    if value is None:
-        return None
-    local = timezone.localtime(value)
-    return {"iso": local.isoformat(), "title": local.strftime("%Y-%m-%d %H:%M %Z"), "text": _ago(value, now)}
-
-
-def _score_title(lead: Lead) -> str:
-    lines = [f"Fit {lead.fit_score} · engagement {lead.engagement_score}"]
-    for factor in top_factors(lead):
-        points = factor["points"]
-        lines.append(f"{escape(factor.get('rule', ''))}: {'+' if points > 0 else ''}{escape(points)}")
-    return mark_safe("&#10;".join(lines))  # each part escaped above; &#10; is a line break in a tooltip
-
-
-def list_rows(leads: list[Lead], *, list_query: str) -> list[dict]:
-    """The cells of each row of the MQL list, ready to print (no tag, include or URL lookup per row)."""
-    now = timezone.now()
-    # One reverse() for the page: the detail URL differs only by the id.
-    marker = 999999999
-    detail = reverse("lead-detail", args=[marker])
-    head, tail = detail.split(str(marker), 1)
-    back = f"{tail}?list={quote(list_query, safe='')}"
-    rows = []
-    # Numbers as text: an int printed by a template goes through number localization (~10% of
-    # the page); ids and scores are never grouped ("1,234") anyway.
-    for lead in leads:
-        owner = lead.owner
-        rows.append(
-            {
-                "id": str(lead.pk),
-                "name": lead.full_name or lead.email,
-                "sub": lead.company or lead.email,
-                "url": f"{head}{lead.pk}{back}",
-                "unsubscribed": lead.unsubscribed,
-                "score": str(lead.score),
-                "fit": str(lead.fit_score),
-                "engagement": str(lead.engagement_score),
-                "score_title": _score_title(lead),
-                "stage": lead.stage,
-                "stage_label": stage_label(lead.stage),
-                "source": lead.source,
-                "campaign": lead.utm_campaign,
-                "owner": (owner.get_full_name() or owner.get_username()) if owner is not None else "",
-                "last_activity": _time_cell(lead.last_activity_at, now),
-                "created": _time_cell(lead.created_at, now),
-            }
-        )
-    return rows
 
 
 def leads_iter(leads: QuerySet[Lead], *, fields: list[str], chunk_size: int = 2000) -> Iterator[tuple]:
@@ -420,11 +352,9 @@ DATALIST_SECONDS = 300
 def filter_suggestions() -> dict[str, list[str]]:
     """Known sources, campaigns, countries and industries for the inputs' suggestions.
 
-    Cached for a few minutes: a DISTINCT over every lead is too dear to run on each page view.
+    Four DISTINCTs over every lead, too dear to run on each page view: the list keeps them, as
+    printed, for DATALIST_SECONDS (marketing_views._datalists).
     """
-    cached = cache.get("leadcrm:mql-suggestions")
-    if cached is not None:
-        return cached
     suggestions = {}
     for name, column in (
         ("source", "source"),
@@ -434,7 +364,6 @@ def filter_suggestions() -> dict[str, list[str]]:
     ):
         values = Lead.objects.exclude(**{column: ""}).order_by(column).values_list(column, flat=True).distinct()[:200]
         suggestions[name] = list(values)
-    cache.set("leadcrm:mql-suggestions", suggestions, DATALIST_SECONDS)
     return suggestions
 
 

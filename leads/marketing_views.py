@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from html import escape
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.core.cache import cache
 from django.http import Http404, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
-from . import bulk_jobs, charts, public_forms, report_selectors
+from . import bulk_jobs, charts, mql_rows, public_forms, report_selectors
 from . import marketing_selectors as selectors
 from .exports import csv_response, csv_rows, leads_csv_response
 from .forms import (
@@ -49,28 +52,56 @@ def _filter_form(data: QueryDict) -> MqlFilterForm:
     return form
 
 
-# The 15 filter inputs are rendered by Django's widget templates: 3 ms of the page's 21 ms of CPU
-# (measured in-process). Their HTML depends on nothing but the values typed (a form with errors is
-# rendered anew), so each process keeps the last few hundred.
+# The list's filter form depends on nothing but the values typed: validating its 15 fields (each
+# deep-copied first) and rendering its inputs through Django's widget templates cost about a fifth
+# of the page's CPU (bench/profile_list_page.py). Both happen once per distinct filter set: each
+# process keeps the last few hundred.
 FILTER_FIELDS_CACHED = 256
 FILTER_FIELDS_TEMPLATE = "leads/partials/mql_filter_fields.html"
 
 
 @lru_cache(maxsize=FILTER_FIELDS_CACHED)
-def _filter_fields_cached(values: tuple) -> str:
-    return render_to_string(FILTER_FIELDS_TEMPLATE, {"form": _filter_form(QueryDict(urlencode(values, doseq=True)))})
+def _list_filters_cached(values: tuple) -> tuple[MqlFilterForm, str]:
+    form = _filter_form(QueryDict(urlencode(values, doseq=True)))
+    return form, render_to_string(FILTER_FIELDS_TEMPLATE, {"form": form})
 
 
-def _filter_fields(form: MqlFilterForm) -> str:
-    if form.errors:
-        return render_to_string(FILTER_FIELDS_TEMPLATE, {"form": form})
-    return _filter_fields_cached(tuple((name, tuple(form.data.getlist(name))) for name in form.fields))
+def _list_filters(data: QueryDict) -> tuple[MqlFilterForm, str]:
+    """The list's filter form, validated (shared between requests: only read), and its inputs' HTML."""
+    return _list_filters_cached(tuple((name, tuple(data.getlist(name))) for name in MqlFilterForm.base_fields))
+
+
+@lru_cache(maxsize=FILTER_FIELDS_CACHED)
+def _save_view_inputs(query: str) -> dict[str, str]:
+    """The save-view form's two inputs, rendered by Django's widget templates (~1 ms): the same
+    for the same filters, so each process keeps the last few hundred."""
+    form = SavedViewForm(initial={"query": query})
+    name = form["name"]
+    return {"id": name.id_for_label, "label": name.label, "name": str(name), "query": str(form["query"])}
+
+
+DATALISTS_KEY = "leadcrm:mql-datalists"
+
+
+def _datalists() -> str:
+    """The filter inputs' suggestions as <datalist>s (a few hundred <option>s): read and printed
+    once every few minutes (selectors.DATALIST_SECONDS), not on each page view."""
+    html = cache.get(DATALISTS_KEY)
+    if html is None:
+        html = "".join(
+            f'\n      <datalist id="dl-{escape(name)}">'
+            + "".join(f'<option value="{escape(str(value))}">' for value in values)
+            + "</datalist>\n    "
+            for name, values in selectors.filter_suggestions().items()
+        )
+        cache.set(DATALISTS_KEY, html, selectors.DATALIST_SECONDS)
+    return mark_safe(html)  # every value was escaped when printed
 
 
 @require_GET
 @marketing_required
 def mql_list(request):
-    form = _filter_form(request.GET)
+    form, filter_fields = _list_filters(request.GET)
     filters = form.filters()
     query = selectors.filters_query(filters)
     if not form.errors and any(value == "" for value in request.GET.values()):
@@ -86,26 +117,31 @@ def mql_list(request):
         before=request.GET.get("before", ""),
     )
 
+    list_path = reverse("mql-list")  # once: every tab, chip and sort links to the list
+
+    def list_url(query: str) -> str:
+        return list_path + (f"?{query}" if query else "")
+
     tabs = [{**view, "builtin": True} for view in selectors.builtin_views()]
     tabs += [
         {"name": v.name, "query": v.query, "id": v.pk, "builtin": False}
         for v in selectors.saved_views_for(request.user)
     ]
     for tab in tabs:
-        tab["url"] = _list_url(tab["query"])
+        tab["url"] = list_url(tab["query"])
         tab["active"] = tab["query"] == query
     chips = selectors.filter_chips(filters)
     for chip in chips:
-        chip["url"] = _list_url(chip["remove"])
+        chip["url"] = list_url(chip["remove"])
     joiner = f"{query}&" if query else ""
     context = {
         "form": form,
-        "filter_fields": _filter_fields(form),
+        "filter_fields": filter_fields,
         "filters": filters,
         "query": query,
         "query_params": [(key, value) for key, values in QueryDict(query).lists() for value in values],
         "page": page,
-        "rows": selectors.list_rows(page.rows, list_query=query),
+        "rows_html": mql_rows.rows_html(page.rows, list_query=query),
         "tabs": tabs,
         "active_tab": next((tab for tab in tabs if tab["active"]), None),
         "chips": chips,
@@ -113,17 +149,17 @@ def mql_list(request):
             {
                 "key": sort.key,
                 "label": sort.label,
-                "url": _list_url(selectors.filters_query({**filters, "sort": sort.key})),
+                "url": list_url(selectors.filters_query({**filters, "sort": sort.key})),
             }
             for sort in selectors.SORTS.values()
         ],
         "next_url": f"?{joiner}{urlencode({'after': page.next_cursor})}" if page.next_cursor else "",
         "previous_url": f"?{joiner}{urlencode({'before': page.previous_cursor})}" if page.previous_cursor else "",
-        "first_url": _list_url(query),
-        "suggestions": selectors.filter_suggestions(),
-        "save_form": SavedViewForm(initial={"query": query}),
+        "first_url": list_url(query),
+        "datalists": _datalists(),
+        "save_inputs": _save_view_inputs(query),
         "export_url": reverse("mql-export") + (f"?{query}" if query else ""),
-        "list_url": _list_url(query),
+        "list_url": list_url(query),
         "return_to": request.get_full_path(),
         "bulk_jobs": bulk_jobs.bulk_jobs_in_progress(user=request.user),  # the banner: one query
     }

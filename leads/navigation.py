@@ -6,8 +6,10 @@ An item whose URL name does not resolve yet is skipped, so an item can land befo
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
 
-from django.urls import NoReverseMatch, reverse
+from django.conf import settings
+from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 
 from .roles import Role, has_role
 
@@ -41,14 +43,23 @@ NAV_ITEMS: list[NavItem] = [
 ]
 
 
+@lru_cache(maxsize=256)
+def _nav_url(url_name: str, script_prefix: str, urlconf: str) -> str | None:
+    # Every page's layout shows up to 15 items: reversed once per process (and prefix), not per page.
+    try:
+        return reverse(url_name)
+    except NoReverseMatch:
+        return None
+
+
 def navigation_for(user, current_path: str) -> list[dict]:
     items = []
+    prefix, urlconf = get_script_prefix(), get_urlconf() or settings.ROOT_URLCONF
     for item in NAV_ITEMS:
         if item.roles and not has_role(user, *item.roles):
             continue
-        try:
-            url = reverse(item.url_name)
-        except NoReverseMatch:
+        url = _nav_url(item.url_name, prefix, urlconf)
+        if url is None:
             continue
         active = current_path == url or (url != "/" and current_path.startswith(url))
         items.append({"label": item.label, "url": url, "active": active, "section": item.section})

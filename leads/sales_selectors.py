@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.db.models import Case, DateField, DateTimeField, IntegerField, Q, QuerySet, Value, When
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -226,10 +227,20 @@ def pql_list(*, limit: int = 50) -> QuerySet[Lead]:
 
 
 def notifications_for(*, user, limit: int = 8) -> tuple[list[Notification], int]:
-    """The newest notifications (read ones too, dimmed) and the unread count."""
-    items = list(Notification.objects.filter(recipient=user).order_by("-created_at", "-id")[:limit])
-    unread = Notification.objects.filter(recipient=user, read_at__isnull=True).count()
-    return items, unread
+    """The newest notifications (read ones too, dimmed) and the unread count.
+
+    One query, as every page's top bar asks: the count rides on each row as a scalar subquery,
+    which the database computes once (from the inbox index). Written out: the ORM's grouped
+    Subquery costs more to compile than a second query. No row means no unread one either.
+    """
+    unread = RawSQL(
+        f"SELECT COUNT(*) FROM {Notification._meta.db_table} WHERE recipient_id = %s AND read_at IS NULL",
+        (user.pk,),
+    )
+    items = list(
+        Notification.objects.filter(recipient=user).annotate(unread_count=unread).order_by("-created_at", "-id")[:limit]
+    )
+    return items, items[0].unread_count if items else 0
 
 
 def flag_outcome(flag: FlagRow) -> tuple[str, str]:

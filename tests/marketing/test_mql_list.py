@@ -271,7 +271,7 @@ def test_a_row_shows_its_cells_as_before_without_per_row_tags(marketer_client, s
     ],
 )
 def test_the_rows_relative_times_read_as_the_reltime_tag_does(ago):
-    from leads.marketing_selectors import _ago
+    from leads.mql_rows import _ago
     from leads.templatetags.ui import relative
 
     now = timezone.now()
