@@ -83,7 +83,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--reseed", action="store_true", help="seed again even if the database holds the seed")
     parser.add_argument("--duration", type=int, default=30, help="seconds of each wrk measurement (default 30)")
     parser.add_argument("--warmup", type=int, default=5, help="seconds of wrk warm-up before each (default 5)")
-    parser.add_argument("--web-workers", type=int, default=4, help="gunicorn sync workers (default 4)")
+    parser.add_argument(
+        "--web-workers",
+        type=int,
+        default=2 * (os.cpu_count() or 1) + 1,
+        help="gunicorn sync workers (default 2 x cores + 1, as leadcrm/gunicorn.conf.py deploys)",
+    )
     parser.add_argument("--connections", type=int, default=32, help="wrk connections, submissions (default 32)")
     parser.add_argument("--batch-connections", type=int, default=4, help="wrk connections, event batches")
     parser.add_argument("--latency-seconds", type=int, default=30, help="steady-load time of the scoring latency")
