@@ -22,6 +22,7 @@ from django.utils.dateparse import parse_datetime
 from .forms import ANY_STAGE, COMPANY_SIZES, DEFAULT_SORT, DEFAULT_STAGE, OWNER_CHOICES, MqlFilterForm
 from .models import Lead, SavedView, Submission
 from .stages import stage_label
+from .text_search import containing
 
 PAGE_SIZE = 25
 # Counting a million rows on every page view would cost more than the page: the count stops here
@@ -64,14 +65,7 @@ def _day_start(day: date) -> datetime:
 
 def _text_search(leads: QuerySet[Lead], query: str) -> QuerySet[Lead]:
     # Every word must match one of the columns; icontains is what the trigram indexes serve.
-    for word in query.split()[:SEARCH_WORDS]:
-        leads = leads.filter(
-            Q(first_name__icontains=word)
-            | Q(last_name__icontains=word)
-            | Q(email__icontains=word)
-            | Q(company__icontains=word)
-        )
-    return leads
+    return containing(leads, query.split()[:SEARCH_WORDS])
 
 
 def leads_filtered(*, filters: dict, user) -> QuerySet[Lead]:
