@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import lru_cache, partial
 from html import escape
 from urllib.parse import urlencode
 
@@ -38,8 +38,9 @@ from .roles import Role, role_required
 marketing_required = role_required(Role.MARKETING, "The marketing workspace is for marketing.")
 
 
-def _list_url(query: str) -> str:
-    return reverse("mql-list") + (f"?{query}" if query else "")
+def _list_url(query: str, *, path: str | None = None) -> str:
+    """The MQL list with this query; `path`: the list's path, where the caller reversed it already."""
+    return (path or reverse("mql-list")) + (f"?{query}" if query else "")
 
 
 def _filter_form(data: QueryDict) -> MqlFilterForm:
@@ -117,10 +118,7 @@ def mql_list(request):
         before=request.GET.get("before", ""),
     )
 
-    list_path = reverse("mql-list")  # once: every tab, chip and sort links to the list
-
-    def list_url(query: str) -> str:
-        return list_path + (f"?{query}" if query else "")
+    list_url = partial(_list_url, path=reverse("mql-list"))  # once: every tab, chip and sort links to the list
 
     tabs = [{**view, "builtin": True} for view in selectors.builtin_views()]
     tabs += [
