@@ -54,8 +54,10 @@ class Lead(models.Model):
     stage = models.CharField(max_length=20, choices=STAGE_CHOICES, default=Stage.LEAD)
     stage_changed_at = models.DateTimeField(auto_now_add=True)
 
-    # Score fields are written by the scoring app; score_stale is set in the same transaction
-    # that stores an event, so a sweeper can always find what a lost nudge left behind.
+    # Score fields are written by the scoring app. score_stale is what readers see ("being
+    # rescored"); the worker finds its work in the pending-activity queue, which every mark also
+    # writes, in the same transaction (leads.services.lead_mark_score_stale): no index names
+    # score_stale, so a rescore that clears it and leaves the score alone is a HOT update.
     fit_score = models.IntegerField(default=0)
     engagement_score = models.IntegerField(default=0)
     score = models.IntegerField(default=0)
@@ -116,9 +118,6 @@ class Lead(models.Model):
             models.Index(fields=["country"], name="lead_country_idx"),
             models.Index(fields=["industry"], name="lead_industry_idx"),
             models.Index(fields=["company_domain"], name="lead_domain_idx"),
-            # The sweeper and the recompute worker look for stale leads only: a partial index
-            # keeps that lookup tiny however many leads there are.
-            models.Index(fields=["score_stale_since"], condition=Q(score_stale=True), name="lead_stale_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(email=Lower("email")), name="lead_email_lowercase"),
