@@ -145,9 +145,9 @@ def _canonical(body: dict) -> dict:
 def _announce_events_stored(lead_ids) -> None:
     """Tell scoring after commit (the same announcement lead_mark_score_stale makes).
 
-    The statements here already marked the leads they touch, in the same transaction as the
-    events (score_stale on the lead, or a PendingActivity row the worker takes), so only the
-    announcement is left to do.
+    The statements here already queued the leads they touch for the worker, in the same
+    transaction as the events (a PendingActivity row; a lead they mark score_stale is queued
+    too), so only the announcement is left to do.
     """
     ids = sorted(set(lead_ids))
     if ids:

@@ -328,14 +328,16 @@ class PendingActivity(models.Model):
     in the events' transaction, instead of updating up to a thousand lead rows: each such update
     rewrites the row and an entry in each of the lead's ~20 indexes, and waits on any lead a
     scoring worker holds. The scoring worker takes queue rows, scores their leads and moves their
-    last_activity_at in one write per lead (leads.activity.pending_activity_take). Rows are only
-    inserted and deleted: a worker that dies rolls its take back, and the sweeper drains what a
-    lost nudge left behind.
+    last_activity_at in one write per lead (leads.activity.pending_activity_take). Stale marks
+    (leads.services.lead_mark_score_stale) append rows too, with no activity time: the queue is
+    where the worker and the sweeper find all their work. Rows are only inserted and deleted: a
+    worker that dies rolls its take back, and the sweeper drains what a lost nudge left behind.
     """
 
-    # [{"l": lead id, "a": latest occurred_at}, ...]: no foreign key (the events' own foreign key
-    # checked the leads; an erased or merged-away lead's entries are simply skipped). PostgreSQL
-    # indexes it with GIN (jsonb_path_ops, migration 0016) for "is this lead queued?".
+    # [{"l": lead id, "a": latest occurred_at}, ...], "a" absent for a mark: no foreign key (the
+    # events' own foreign key checked the leads; an erased or merged-away lead's entries are simply
+    # skipped). PostgreSQL indexes it with GIN (jsonb_path_ops, migration 0016) for "is this lead
+    # queued?".
     activity = models.JSONField()
     lead_count = models.PositiveIntegerField(help_text="Entries in activity: a take sizes its share by it.")
     queued_at = models.DateTimeField()
