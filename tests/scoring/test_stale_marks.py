@@ -128,16 +128,16 @@ def _lead_updates() -> tuple[int, int]:
 @pytest.mark.postgres
 def test_rescoring_marked_leads_whose_score_does_not_move_is_a_hot_update():
     """The point of queueing marks: clearing score_stale changes no indexed column, so the score
-    UPDATE writes no index entry. Three small leads on a page with room for their new versions
-    (a full page would make any update non-HOT, whatever the indexes)."""
-    marked = leads(3, last_activity_at=timezone.now())
-    lead_mark_score_stale(lead_ids=[lead.pk for lead in marked])
-    scores_recompute_stale()  # the first scores: score and fit change (indexed)
+    UPDATE writes no index entry. Controlled so that the page has room for the new versions (a
+    full page makes any update non-HOT, whatever the indexes): two small leads, four versions
+    each, all of this transaction (none can be pruned before it ends)."""
+    marked = leads(2, last_activity_at=timezone.now())
+    services.leads_score_now(lead_ids=[lead.pk for lead in marked])  # score and fit change: indexed
     lead_mark_score_stale(lead_ids=[lead.pk for lead in marked])
     updates, hot = _lead_updates()
 
-    assert scores_recompute_stale().leads == 3
+    assert scores_recompute_stale().leads == 2
 
     after_updates, after_hot = _lead_updates()
-    assert (after_updates - updates, after_hot - hot) == (3, 3)
+    assert (after_updates - updates, after_hot - hot) == (2, 2)
     assert not Lead.objects.filter(score_stale=True).exists()
