@@ -147,8 +147,8 @@ def pending_activity_take(*, leads: int, columns: tuple[str, ...]) -> list[tuple
 
     Returns, per lead still there, its `columns` (Lead field names, the first being "id")
     followed by the latest time of its queued events (None when only marks queued it), in id
-    order. The caller writes the leads
-    (scores, last_activity_at) before it commits; if it dies, the rows are back in the queue.
+    order. The caller writes the leads (scores, last_activity_at) before it commits; if it dies,
+    the rows are back in the queue.
     """
     if connection.vendor != "postgresql":
         return _take_portable(leads, columns)

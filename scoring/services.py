@@ -390,7 +390,7 @@ def _score_locked(
     _write_scores(updates, ruleset.version, now, activity)
 
     moved = 0
-    remarked = set()
+    remarked: set[int] = set()
     for lead_id, stage, move in moves:
         try:
             # We hold the lead's row lock, so expected_stage and the owner check above are current.
