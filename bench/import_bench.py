@@ -13,7 +13,8 @@ in this process: the figure is the import's, not the broker's) three times:
   2. the same file again, mode update_empty (nothing new: every row found by email and skipped),
   3. the same file again, mode overwrite with changed job titles (every row updated),
 
-and, as the baseline measured in the same run, a COPY of the same valid rows into the same table.
+and, as the baseline measured in the same run, a COPY of the same valid rows into the same table
+(and their queue rows for the scoring worker, which an import writes too: leads.activity).
 
 Scoring's after-commit nudge is disconnected: in production a worker scores the new leads (they
 are inserted marked stale), which is scoring's benchmark, not this one. The database must be one
@@ -117,6 +118,7 @@ def copy_baseline(raw: bytes) -> None:
     from psycopg.types.json import Jsonb
 
     from leads import imports, ingest
+    from leads.activity import pending_marks_sql
 
     job = ImportJob.objects.order_by("id").first()
     checked = imports.check_file(raw, encoding=job.encoding, delimiter=job.delimiter, mapping=job.mapping)
@@ -136,6 +138,8 @@ def copy_baseline(raw: bytes) -> None:
             values.update({k: v for k, v in row.values.items() if k in template})
             values["company_domain"] = row.values.get("company_domain") or row.values["email"].split("@")[1]
             copy.write_row([values[c] for c in columns])
+    with connection.cursor() as cursor:  # the leads are marked stale: queue them as an import does
+        cursor.execute(pending_marks_sql(leads="SELECT id FROM leads_lead"), [now])
     elapsed = time.perf_counter() - started
     rows = len(checked.rows)
     print(f"{'baseline: COPY of the same valid rows':38} {rows / elapsed:8,.0f} rows/s ({elapsed:5.1f} s for {rows:,})")

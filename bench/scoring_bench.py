@@ -49,6 +49,7 @@ from django.db import connection  # noqa: E402
 from django.db.models import Sum  # noqa: E402
 from django.db.models.fields import NOT_PROVIDED  # noqa: E402
 
+from leads.activity import pending_marks_add  # noqa: E402
 from leads.ingest import EventInput, events_ingest  # noqa: E402
 from leads.models import EngagementEvent, Lead, PendingActivity  # noqa: E402
 from scoring import services  # noqa: E402
@@ -156,13 +157,15 @@ def seed(leads: int, events_per_lead: int, days: int = 120) -> int:
 
 
 def mark_all_stale() -> None:
+    """Every lead marked as lead_mark_score_stale marks (the flag and the worker's queue rows)."""
     Lead.objects.update(score_stale=True, score_stale_since=datetime.now(UTC), scored_at=None)
+    pending_marks_add(Lead.objects.values_list("id", flat=True))
 
 
 def stale_count() -> int:
-    """Leads waiting to be scored: marked, plus the entries of the pending-activity queue."""
-    queued = PendingActivity.objects.aggregate(entries=Sum("lead_count"))["entries"] or 0
-    return Lead.objects.filter(score_stale=True).count() + queued
+    """Leads waiting to be scored: the entries of the pending-activity queue (every mark queues its
+    leads too, and the worker deletes a row in the transaction that clears their marks)."""
+    return PendingActivity.objects.aggregate(entries=Sum("lead_count"))["entries"] or 0
 
 
 # --- The worker ------------------------------------------------------------------------------

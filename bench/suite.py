@@ -227,6 +227,7 @@ def bench_scoring(run: Run, server: Server, seed_info) -> None:
     from django.utils import timezone
 
     from bench.scoring_bench import measure_latency, rss_mb, stale_count, time_drain
+    from leads.activity import pending_marks_sql
 
     waited = wait_for_scoring(run, "the scoring throughput")
     say(f"    the worker scored the earlier runs' leads ({waited:.0f}s)")
@@ -247,11 +248,16 @@ def bench_scoring(run: Run, server: Server, seed_info) -> None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM leads_stagechange")
             moves_before = cursor.fetchone()[0]
+            # Marked as lead_mark_score_stale marks (the flag, and the queue rows the worker
+            # takes), in one statement.
             cursor.execute(
-                "UPDATE leads_lead SET score_stale = true, score_stale_since = %s WHERE id <= %s AND mod(id, %s) = %s",
-                [timezone.now(), *share],
+                "WITH marked AS (UPDATE leads_lead SET score_stale = true, score_stale_since = %s "
+                "WHERE id <= %s AND mod(id, %s) = %s RETURNING id), "
+                f"queued AS ({pending_marks_sql(leads='SELECT id FROM marked')}) "
+                "SELECT count(*) FROM marked",
+                [timezone.now(), *share, timezone.now()],
             )
-            leads = cursor.rowcount
+            leads = cursor.fetchone()[0]
         seconds, done = time_drain(timeout=300)
         scored_leads, scored_events = leads, events
         if not done:

@@ -14,11 +14,18 @@ transaction as the scores it writes, so a worker that dies rolls back whole; a l
 the rows for the sweeper. A lead's last_activity_at and score therefore trail its events by the
 time to the next pass (well under a second with a worker running); score_is_stale tells a
 reader whether a lead still has events on the way.
+
+Marks (a field edit, a rule set, a merge, a submission: leads.services.lead_mark_score_stale)
+queue their leads too, with no activity time ("a" absent): the queue is the only place a worker
+looks for work. score_stale on the lead is what a reader sees, and nothing indexes it: clearing
+it then changes no indexed column, so rescoring a lead whose score did not move is a HOT update
+(one row version, no index entries) instead of an entry in each of the lead's ~20 indexes.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import connection
@@ -88,13 +95,60 @@ ORDER BY l.id FOR NO KEY UPDATE OF l
 """
 
 
+# A mark's queue rows hold at most this many leads each: a take takes whole rows, and a row of
+# 50,000 marked leads would be one giant pass.
+MARK_ROW_LEADS = 1_000
+
+
+def pending_marks_add(lead_ids: Iterable[int]) -> None:
+    """Queue these leads for a recompute with no new activity (a mark), in the caller's
+    transaction: rows of at most MARK_ROW_LEADS leads."""
+    ids = sorted(set(lead_ids))
+    if not ids:
+        return
+    now = timezone.now()
+    if connection.vendor != "postgresql":
+        PendingActivity.objects.bulk_create(
+            PendingActivity(activity=[{"l": lead_id} for lead_id in chunk], lead_count=len(chunk), queued_at=now)
+            for chunk in (ids[start : start + MARK_ROW_LEADS] for start in range(0, len(ids), MARK_ROW_LEADS))
+        )
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(pending_marks_sql(leads="SELECT unnest(%s::bigint[]) AS id"), [now, ids])
+
+
+def pending_marks_sql(*, leads: str) -> str:
+    """On PostgreSQL: a statement (or data-modifying CTE) that queues the leads whose ids the
+    query `leads` returns (column `id`) as pending_marks_add would, and nothing when it returns
+    none. Parameters: the queue time, then those of `leads`."""
+    table = connection.ops.quote_name(PendingActivity._meta.db_table)
+    return (
+        f"INSERT INTO {table} (activity, lead_count, queued_at) "
+        "SELECT jsonb_agg(jsonb_build_object('l', id) ORDER BY id), count(*), %s "
+        f"FROM (SELECT id, (row_number() OVER (ORDER BY id) - 1) / {MARK_ROW_LEADS} AS chunk "
+        f"FROM ({leads}) AS marked) AS numbered GROUP BY chunk"
+    )
+
+
+def pending_mark_one_sql(*, lead: str) -> str:
+    """pending_marks_sql for a CTE `lead` that returns at most one lead (a submission's upsert):
+    one row, no chunking, and short: the submission's statement must stay within what psycopg
+    caches as a prepared statement. One parameter: the queue time."""
+    table = connection.ops.quote_name(PendingActivity._meta.db_table)
+    return (
+        f"INSERT INTO {table} (activity, lead_count, queued_at) "
+        f"SELECT jsonb_build_array(jsonb_build_object('l', id)), 1, %s FROM {lead}"
+    )
+
+
 def pending_activity_take(*, leads: int, columns: tuple[str, ...]) -> list[tuple]:
     """Take the oldest queue rows (about `leads` leads' worth) in the caller's transaction and
     lock their leads.
 
     Returns, per lead still there, its `columns` (Lead field names, the first being "id")
-    followed by the latest time of its queued events, in id order. The caller writes the leads
-    (scores, last_activity_at) before it commits; if it dies, the rows are back in the queue.
+    followed by the latest time of its queued events (None when only marks queued it), in id
+    order. The caller writes the leads (scores, last_activity_at) before it commits; if it dies,
+    the rows are back in the queue.
     """
     if connection.vendor != "postgresql":
         return _take_portable(leads, columns)
@@ -109,8 +163,10 @@ def pending_activity_take(*, leads: int, columns: tuple[str, ...]) -> list[tuple
 
 
 def pending_activity_waiting() -> bool:
-    """Whether the queue holds anything (a take that found only erased leads returns no rows)."""
-    return PendingActivity.objects.exists()
+    """Whether the queue holds rows nobody is taking (a take that found only erased leads
+    returns no rows), in the caller's transaction. Rows another worker is taking do not count:
+    waiting for them would spin until that worker commits."""
+    return PendingActivity.objects.select_for_update(skip_locked=True).values_list("id")[:1].exists()
 
 
 def _take_portable(leads: int, columns: tuple[str, ...]) -> list[tuple]:
@@ -121,11 +177,11 @@ def _take_portable(leads: int, columns: tuple[str, ...]) -> list[tuple]:
             break
         queued.append(row)
         before += row.lead_count
-    latest: dict[int, datetime] = {}
+    latest: dict[int, datetime | None] = {}
     for row in queued:
         for entry in row.activity:
-            at = datetime.fromisoformat(entry["a"])
-            if entry["l"] not in latest or latest[entry["l"]] < at:
+            at = datetime.fromisoformat(entry["a"]) if entry.get("a") else None
+            if latest.get(entry["l"]) is None or (at is not None and latest[entry["l"]] < at):
                 latest[entry["l"]] = at
     PendingActivity.objects.filter(id__in=[row.pk for row in queued]).delete()
     leads = Lead.objects.filter(pk__in=list(latest)).order_by("id").values_list(*columns)

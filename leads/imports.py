@@ -37,6 +37,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from . import ingest, webhooks
+from .activity import pending_marks_add, pending_marks_sql
 from .exports import csv_cell
 from .ingest import LEAD_ATTRIBUTION_FIELDS, LEAD_PROFILE_FIELDS
 from .models import (
@@ -611,7 +612,9 @@ def _write_chunk(rows: list[Row], *, mode: str) -> tuple[int, int, int]:
             lead.updated_at = now
         Lead.objects.bulk_update(updated_leads, [*sorted(changed_fields), "updated_at"], batch_size=500)
         lead_mark_score_stale(lead_ids=[lead.pk for lead in updated_leads])
-    # New leads are inserted already marked stale: only tell scoring (after commit) about them.
+    # New leads are inserted already marked stale: queue them for the worker and tell scoring
+    # (after commit) about them.
+    pending_marks_add(created_ids.values())
     ingest._announce_events_stored(created_ids.values())
     webhooks.webhook_leads_created(lead_ids=created_ids.values())  # in the chunk's transaction
     return len(created_ids), len(updated_leads), skipped
@@ -707,7 +710,8 @@ def _create_postgresql(rows: list[Row], template: dict, now) -> dict[str, int]:
 
 def _update_postgresql(leads: list[Lead], fields: list[str]) -> None:
     """One UPDATE ... FROM jsonb_to_recordset for a chunk's changed leads (bulk_update's CASE per
-    row and field was 10x slower), marking their scores stale in the same statement."""
+    row and field was 10x slower), marking their scores stale and queueing them for the worker
+    (leads.activity) in the same statement."""
     table = connection.ops.quote_name(Lead._meta.db_table)
     record_types = {"company_size": "integer", "consent": "boolean", "consent_at": "timestamptz"}
     record = ", ".join(["id bigint", *(f"{name} {record_types.get(name, 'text')}" for name in fields)])
@@ -718,10 +722,11 @@ def _update_postgresql(leads: list[Lead], fields: list[str]) -> None:
     ]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET {assignments}, updated_at = %s, score_stale = TRUE, "
+            f"WITH updated AS (UPDATE {table} SET {assignments}, updated_at = %s, score_stale = TRUE, "
             f"score_stale_since = CASE WHEN {table}.score_stale THEN {table}.score_stale_since ELSE %s END "
-            f"FROM jsonb_to_recordset(%s::jsonb) AS u({record}) WHERE {table}.id = u.id",
-            [timezone.now(), timezone.now(), ingest._json(rows)],
+            f"FROM jsonb_to_recordset(%s::jsonb) AS u({record}) WHERE {table}.id = u.id RETURNING {table}.id) "
+            + pending_marks_sql(leads="SELECT id FROM updated"),
+            [timezone.now(), timezone.now(), ingest._json(rows), timezone.now()],
         )
 
 

@@ -29,7 +29,13 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from . import webhooks
-from .activity import pending_activity_add, pending_activity_sql
+from .activity import (
+    pending_activity_add,
+    pending_activity_sql,
+    pending_mark_one_sql,
+    pending_marks_add,
+    pending_marks_sql,
+)
 from .db import prepared_cursor
 from .exceptions import Suppressed
 from .json_text import json_text
@@ -139,9 +145,9 @@ def _canonical(body: dict) -> dict:
 def _announce_events_stored(lead_ids) -> None:
     """Tell scoring after commit (the same announcement lead_mark_score_stale makes).
 
-    The statements here already marked the leads they touch, in the same transaction as the
-    events (score_stale on the lead, or a PendingActivity row the worker takes), so only the
-    announcement is left to do.
+    The statements here already queued the leads they touch for the worker, in the same
+    transaction as the events (a PendingActivity row; a lead they mark score_stale is queued
+    too), so only the announcement is left to do.
     """
     ids = sorted(set(lead_ids))
     if ids:
@@ -267,6 +273,7 @@ def lead_upsert(*, email: str, fields: dict, consent: bool = False, activity_at:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         lead_id, stage, created = cursor.fetchone()
+    pending_marks_add([lead_id])  # the upsert marked it stale: the worker finds it in the queue
     if not _is_postgresql():
         # SQLite has no xmax: the row is new when its created_at is the one just sent.
         if isinstance(created, datetime):
@@ -344,6 +351,7 @@ def _leads_for_emails(emails: set[str]) -> tuple[dict[str, int], set[str], list[
     with connection.cursor() as cursor:
         cursor.execute(sql, [value for row in rows for value in row.values()])
         inserted = dict(cursor.fetchall())
+    pending_marks_add(inserted.values())  # created marked stale: queued for the worker too
     found.update(inserted)
     raced = set(missing) - found.keys()
     if raced:  # created by a concurrent request after our SELECT: read them now that they committed
@@ -379,7 +387,8 @@ def _existing_lead_ids(lead_ids: set[int]) -> set[int]:
 
 def _leads_create_postgresql(emails: list[str], now: datetime) -> dict[str, int]:
     """New leads for sorted emails in one INSERT ... SELECT FROM jsonb_to_recordset: one JSON
-    parameter, every other column one constant, whatever the number of leads."""
+    parameter, every other column one constant, whatever the number of leads. They are created
+    marked stale and queued for the worker (leads.activity) by the same statement."""
     template = _lead_row(email="", now=now, values={"score_stale": True, "score_stale_since": now})
     types = _lead_db_types()
     varying = ("email", "company_domain")
@@ -387,12 +396,15 @@ def _leads_create_postgresql(emails: list[str], now: datetime) -> dict[str, int]
     columns = [*varying, *constants]
     select = ["u.email", "u.company_domain"] + [f"CAST(%s AS {types[c]})" for c in constants]
     sql = (
-        f"INSERT INTO {_quoted(Lead._meta.db_table)} ({', '.join(_quoted(c) for c in columns)}) "
+        f"WITH created AS (INSERT INTO {_quoted(Lead._meta.db_table)} ({', '.join(_quoted(c) for c in columns)}) "
         f"SELECT {', '.join(select)} FROM jsonb_to_recordset(%s::jsonb) AS u(email text, company_domain text) "
-        "ORDER BY u.email ON CONFLICT (email) DO NOTHING RETURNING email, id"
+        "ORDER BY u.email ON CONFLICT (email) DO NOTHING RETURNING email, id), "
+        f"queued AS ({pending_marks_sql(leads='SELECT id FROM created')}) "
+        "SELECT email, id FROM created"
     )
     params = [template[c] for c in constants] + [
-        _json([{"email": e, "company_domain": email_domain(e)} for e in emails])
+        _json([{"email": e, "company_domain": email_domain(e)} for e in emails]),
+        now,
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -508,6 +520,7 @@ def _submission_ingest_postgresql(
         "SELECT s.lead_id, %s, %s, "
         "jsonb_build_object('form_name', %s::text, 'page_url', %s::text, 'submission_id', s.id), %s, NULL, %s "
         "FROM s RETURNING id), "
+        f"q AS ({pending_mark_one_sql(lead='l')}), "
         f"d AS ({outbox_sql}) "
         "SELECT l.id, l.stage, l.created, s.id, e.id, ARRAY(SELECT id FROM d WHERE status = %s) FROM l, s, e"
     )
@@ -525,6 +538,7 @@ def _submission_ingest_postgresql(
         page_url,
         source,
         now,
+        now,  # the lead's queue row (q)
         *outbox_params,
         WebhookDeliveryStatus.PENDING.value,
     ]

@@ -54,8 +54,10 @@ class Lead(models.Model):
     stage = models.CharField(max_length=20, choices=STAGE_CHOICES, default=Stage.LEAD)
     stage_changed_at = models.DateTimeField(auto_now_add=True)
 
-    # Score fields are written by the scoring app; score_stale is set in the same transaction
-    # that stores an event, so a sweeper can always find what a lost nudge left behind.
+    # Score fields are written by the scoring app. score_stale is what readers see ("being
+    # rescored"); the worker finds its work in the pending-activity queue, which every mark also
+    # writes, in the same transaction (leads.services.lead_mark_score_stale): no index names
+    # score_stale, so a rescore that clears it and leaves the score alone is a HOT update.
     fit_score = models.IntegerField(default=0)
     engagement_score = models.IntegerField(default=0)
     score = models.IntegerField(default=0)
@@ -116,9 +118,6 @@ class Lead(models.Model):
             models.Index(fields=["country"], name="lead_country_idx"),
             models.Index(fields=["industry"], name="lead_industry_idx"),
             models.Index(fields=["company_domain"], name="lead_domain_idx"),
-            # The sweeper and the recompute worker look for stale leads only: a partial index
-            # keeps that lookup tiny however many leads there are.
-            models.Index(fields=["score_stale_since"], condition=Q(score_stale=True), name="lead_stale_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(email=Lower("email")), name="lead_email_lowercase"),
@@ -329,14 +328,16 @@ class PendingActivity(models.Model):
     in the events' transaction, instead of updating up to a thousand lead rows: each such update
     rewrites the row and an entry in each of the lead's ~20 indexes, and waits on any lead a
     scoring worker holds. The scoring worker takes queue rows, scores their leads and moves their
-    last_activity_at in one write per lead (leads.activity.pending_activity_take). Rows are only
-    inserted and deleted: a worker that dies rolls its take back, and the sweeper drains what a
-    lost nudge left behind.
+    last_activity_at in one write per lead (leads.activity.pending_activity_take). Stale marks
+    (leads.services.lead_mark_score_stale) append rows too, with no activity time: the queue is
+    where the worker and the sweeper find all their work. Rows are only inserted and deleted: a
+    worker that dies rolls its take back, and the sweeper drains what a lost nudge left behind.
     """
 
-    # [{"l": lead id, "a": latest occurred_at}, ...]: no foreign key (the events' own foreign key
-    # checked the leads; an erased or merged-away lead's entries are simply skipped). PostgreSQL
-    # indexes it with GIN (jsonb_path_ops, migration 0016) for "is this lead queued?".
+    # [{"l": lead id, "a": latest occurred_at}, ...], "a" absent for a mark: no foreign key (the
+    # events' own foreign key checked the leads; an erased or merged-away lead's entries are simply
+    # skipped). PostgreSQL indexes it with GIN (jsonb_path_ops, migration 0016) for "is this lead
+    # queued?".
     activity = models.JSONField()
     lead_count = models.PositiveIntegerField(help_text="Entries in activity: a take sizes its share by it.")
     queued_at = models.DateTimeField()

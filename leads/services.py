@@ -7,6 +7,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from . import webhooks
+from .activity import pending_marks_add
 from .audit import audit_record
 from .exceptions import AlreadyClaimed, OfferedToAnotherRep, ReasonRequired, TransitionNotAllowed
 from .models import AuditAction, EngagementEvent, Handoff, HandoffKind, HandoffStatus, Lead, StageChange, Team
@@ -238,11 +239,14 @@ def handoff_opened(*, handoff: Handoff) -> None:
     open_hook(handoff=handoff)
 
 
-def lead_mark_score_stale(*, lead_ids: list[int]) -> None:
-    """Mark leads for a score recompute and nudge scoring after commit.
+def lead_mark_score_stale(*, lead_ids: list[int], nudge: bool = True) -> None:
+    """Mark leads for a score recompute and nudge scoring after commit (unless told not to: the
+    scoring worker re-marks a lead it could not move, for the sweeper).
 
-    The mark is written in the caller's transaction, next to the events it is about: if the
-    nudge is lost (broker down, worker killed), the sweeper still finds the lead.
+    The mark (score_stale, what readers see) and the leads' pending-activity queue entries (what
+    the worker takes: leads.activity) are written in the caller's transaction, next to the
+    events or fields they are about: if the nudge is lost (broker down, worker killed), the
+    sweeper still finds the leads in the queue.
     """
     if not lead_ids:
         return
@@ -251,7 +255,8 @@ def lead_mark_score_stale(*, lead_ids: list[int]) -> None:
     # recomputing locked until it commits (clearing the mark). An unconditional UPDATE waits for
     # that commit and then marks the lead again; a filtered one would skip a still-marked row
     # without waiting, and the worker would clear a mark it never saw these events for.
-    # score_stale_since keeps the time of the first mark ("stale since").
+    # The queue rows commit with this UPDATE: a worker that held the leads took older rows only,
+    # and a later pass takes these. score_stale_since keeps the time of the first mark.
     Lead.objects.filter(pk__in=lead_ids).update(
         score_stale=True,
         score_stale_since=Case(
@@ -259,7 +264,9 @@ def lead_mark_score_stale(*, lead_ids: list[int]) -> None:
         ),
     )
     ids = sorted(set(lead_ids))
-    transaction.on_commit(lambda: events_stored.send(sender=Lead, lead_ids=ids))
+    pending_marks_add(ids)
+    if nudge:
+        transaction.on_commit(lambda: events_stored.send(sender=Lead, lead_ids=ids))
 
 
 def events_record(*, lead: Lead, events: list[dict], source: str = "") -> list[EngagementEvent]:

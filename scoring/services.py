@@ -1,17 +1,18 @@
 """Writes of the scoring app: recompute scores, move leads on thresholds, edit and publish rules.
 
 Locking policy (see also leads.services.lead_mark_score_stale):
-- A recompute claims leads with SELECT ... FOR UPDATE SKIP LOCKED and keeps them locked until it
-  has read their events, written their scores and made their moves, in one transaction. Several
-  workers therefore never score the same lead at once, and nobody waits for them.
-- The claim is FOR NO KEY UPDATE, which an event INSERT's foreign-key check (FOR KEY SHARE)
-  does not wait for. An event batch queues its leads (leads.activity: a PendingActivity row, in
-  the events' transaction) and each drain pass takes queue rows and scores their leads, locked,
-  in one transaction: an event stored while its lead is being scored is in a queue row a later
-  pass takes. Other marks (lead_mark_score_stale) are an unconditional UPDATE, which waits for
-  the claim: the worker's "clear the mark" never hides an event it did not see. It also clears the
-  mark only where score_stale_since is still the value it claimed (the guard that matters on
-  SQLite, which has no row locks).
+- The drain finds its work in the pending-activity queue only (leads.activity): event batches
+  and marks (lead_mark_score_stale, submissions, imports) each append a queue row in their own
+  transaction. A pass takes (deletes) the oldest queue rows nobody else is taking (SKIP LOCKED)
+  and locks their leads until it has read their events, written their scores and made their
+  moves, in one transaction: a worker that dies rolls back whole, rows included.
+- The lead lock is FOR NO KEY UPDATE, which an event INSERT's foreign-key check (FOR KEY SHARE)
+  does not wait for: an event stored while its lead is being scored is in a queue row that was
+  not committed when the pass took its rows, so a later pass takes it. A mark is an
+  unconditional UPDATE of the lead, which waits for the pass holding it; its queue row commits
+  with it, for a later pass. The worker clears score_stale (what readers see) only where
+  score_stale_since is still the value it read (the guard that matters on SQLite, which has no
+  row locks). Nothing indexes the mark, so clearing it alone is a HOT update.
 - Scores are recomputed from all stored events, never incremented: running a batch twice, or two
   at once, writes the same result.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import DatabaseError, IntegrityError, connection, transaction
@@ -33,7 +34,7 @@ from leads.activity import pending_activity_take, pending_activity_waiting
 from leads.audit import audit_record
 from leads.exceptions import LeadError
 from leads.models import AuditAction, Lead
-from leads.services import lead_transition
+from leads.services import lead_mark_score_stale, lead_transition
 
 from . import engine
 from .defaults import DEFAULT_ENGAGEMENT_RULES, DEFAULT_FIT_RULES, DEFAULT_THRESHOLDS
@@ -61,7 +62,6 @@ from .selectors import (
 logger = logging.getLogger(__name__)
 
 SCORING_ACTOR = "scoring"
-BATCH_SIZE = 500
 QUEUE_PASS_LEADS = 2_000  # leads per pass over the pending-activity queue (a batch of events is up to 1,000)
 RESCORE_CHUNK_SIZE = 500
 # One nudge in flight at a time: the key is set when a drain task is queued and deleted when it
@@ -81,12 +81,15 @@ class RecomputeOutcome:
     moved: int = 0
     batches: int = 0
     more: bool = False  # stopped at the time budget with stale leads possibly left
+    # Leads whose move failed: marked (and queued) again for the sweeper.
+    remarked: set[int] = field(default_factory=set)
 
     def add(self, other: RecomputeOutcome) -> None:
         self.leads += other.leads
         self.events += other.events
         self.moved += other.moved
         self.batches += other.batches
+        self.remarked |= other.remarked
 
 
 # --- Rule sets ------------------------------------------------------------------------------
@@ -270,23 +273,12 @@ def _skip_locked_supported() -> bool:
     return connection.features.has_select_for_update_skip_locked
 
 
-def _claim_stale(batch_size: int) -> list[tuple]:
-    """Lock up to batch_size stale leads nobody else holds, oldest mark first."""
-    queryset = Lead.objects.filter(score_stale=True).order_by("score_stale_since")
-    if _skip_locked_supported():
-        # NO KEY: an event batch's foreign-key check (FOR KEY SHARE) on a lead we score does
-        # not wait for us; the scores we write are not key columns.
-        queryset = queryset.select_for_update(skip_locked=True, no_key=True)
-    # SQLite has no row locks: there the whole database is the lock, and the
-    # score_stale_since guard in _write_scores keeps a newer mark.
-    return list(queryset.values_list(*LEAD_FACT_FIELDS, "score_stale_since")[:batch_size])
-
-
 def _write_scores(
     updates: list[tuple[int, engine.ScoreResult, datetime | None]], version, now, activity: dict | None = None
 ) -> None:
-    """Save scores; clear each lead's stale mark only if it is still the mark that was claimed;
-    move last_activity_at forward to the queued activity's time ({lead id: time}), if given."""
+    """Save scores; clear each lead's stale mark only if it is still the mark that was read with
+    the lead locked; move last_activity_at forward to the queued activity's time ({lead id:
+    time}), if given."""
     if not updates:
         return
     activity = activity or {}
@@ -398,6 +390,7 @@ def _score_locked(
     _write_scores(updates, ruleset.version, now, activity)
 
     moved = 0
+    remarked: set[int] = set()
     for lead_id, stage, move in moves:
         try:
             # We hold the lead's row lock, so expected_stage and the owner check above are current.
@@ -412,72 +405,59 @@ def _score_locked(
         except LeadError as error:
             logger.info("Scoring did not move lead %s to %s: %s", lead_id, move.to_stage, error)
         except DatabaseError:
-            # The move's savepoint was rolled back; keep the lead marked so the sweeper retries it.
+            # The move's savepoint was rolled back; mark (and queue) the lead again so the sweeper
+            # retries it. No nudge: it would only fail again now.
             logger.exception("Scoring could not move lead %s to %s", lead_id, move.to_stage)
-            Lead.objects.filter(pk=lead_id).update(score_stale=True, score_stale_since=now)
-    return RecomputeOutcome(leads=len(rows), events=event_count, moved=moved, batches=1)
+            lead_mark_score_stale(lead_ids=[lead_id], nudge=False)
+            remarked.add(lead_id)
+    return RecomputeOutcome(leads=len(rows), events=event_count, moved=moved, batches=1, remarked=remarked)
 
 
-def _score_queued(leads: int) -> RecomputeOutcome | None:
-    """One pass over the pending-activity queue (leads.activity): take the oldest queued events'
-    leads, locked, score them and move their last_activity_at, in one transaction.
-    None when the queue is empty (or other workers hold all of it)."""
+def _score_queued(leads: int) -> tuple[RecomputeOutcome, set[int]] | None:
+    """One pass over the pending-activity queue (leads.activity): take the oldest queue rows'
+    leads (queued events and marks), locked, score them and move their last_activity_at, in one
+    transaction. Returns the outcome and the ids scored; None when the queue is empty (or other
+    workers hold all of it)."""
     with transaction.atomic():
         ruleset = engine_ruleset(ruleset_ensure_published())
         rows = pending_activity_take(leads=leads, columns=(*LEAD_FACT_FIELDS, "score_stale_since"))
         if not rows:
             # Either nothing was queued, or only erased leads were: then look again.
-            return RecomputeOutcome() if pending_activity_waiting() else None
-        activity = {row[0]: row[-1] for row in rows}
-        return _score_locked([row[:-1] for row in rows], ruleset, timezone.now(), activity)
-
-
-def _score_marked(batch_size: int) -> tuple[RecomputeOutcome, set[int]] | None:
-    """One pass over the leads marked score_stale (rule edits, field changes, merges, submissions)."""
-    with transaction.atomic():
-        ruleset = engine_ruleset(ruleset_ensure_published())
-        rows = _claim_stale(batch_size)
-        if not rows:
-            return None
-        return _score_locked(rows, ruleset, timezone.now()), {row[0] for row in rows}
+            return (RecomputeOutcome(), set()) if pending_activity_waiting() else None
+        # A lead queued by marks only has no activity time: its last_activity_at stays.
+        activity = {row[0]: row[-1] for row in rows if row[-1] is not None}
+        outcome = _score_locked([row[:-1] for row in rows], ruleset, timezone.now(), activity)
+        return outcome, {row[0] for row in rows}
 
 
 def scores_recompute_stale(
-    *, batch_size: int = BATCH_SIZE, time_budget: float | None = None, linger: float = 0.0
+    *, batch_size: int = QUEUE_PASS_LEADS, time_budget: float | None = None, linger: float = 0.0
 ) -> RecomputeOutcome:
-    """Drain: score queued and marked leads pass by pass until none is left (or the time budget
-    is spent).
+    """Drain: score the queued leads pass by pass (about batch_size leads each) until none is
+    left (or the time budget is spent).
 
-    Safe to run in several workers at once: each pass takes queue rows and claims leads the
+    Safe to run in several workers at once: each pass takes queue rows and locks leads the
     others do not hold. `linger` waits that long after a pass that was not full before taking
     again, so that events still arriving for the same leads are scored together rather than one
     recompute each.
     """
     deadline = time.monotonic() + time_budget if time_budget else None
     total = RecomputeOutcome()
-    scored: set[int] = set()
     while True:
-        queued = _score_queued(QUEUE_PASS_LEADS)
-        if queued is not None:
-            total.add(queued)
-        marked = _score_marked(batch_size)
-        if marked is None and queued is None:
+        queued = _score_queued(batch_size)
+        if queued is None:
             break
-        if marked is not None:
-            outcome, ids = marked
-            total.add(outcome)
-            if queued is None and ids <= scored:
-                # Only leads this drain already scored and that were marked again (a move that
-                # failed): leave them to the next nudge or the sweeper instead of spinning.
-                break
-            scored |= ids
+        outcome, ids = queued
+        retried = bool(ids) and ids <= total.remarked
+        total.add(outcome)
+        if retried:
+            # Only leads whose move failed earlier in this drain, queued again by it (and failed
+            # again): leave them to the next nudge or the sweeper instead of spinning.
+            break
         if deadline is not None and time.monotonic() > deadline:
             total.more = True
             break
-        full = (queued is not None and queued.leads >= QUEUE_PASS_LEADS) or (
-            marked is not None and marked[0].leads >= batch_size
-        )
-        if linger and not full:
+        if linger and outcome.leads < batch_size:
             time.sleep(linger)
     return total
 
@@ -647,8 +627,6 @@ def _finish_rescore(job: RescoreJob) -> None:
     if job.reason == RescoreReason.PUBLISH:
         # A lead skipped because a drain held it may have been scored with the previous version
         # (the drain loaded its rule set before the publish): mark such leads for the drain.
-        from leads.services import lead_mark_score_stale
-
         behind = list(
             Lead.objects.exclude(score_ruleset_version=job.ruleset.version)
             .filter(id__lte=job.last_lead_id)

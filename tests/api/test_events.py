@@ -10,6 +10,7 @@ from leads.signals import events_stored
 from scoring.services import scores_recompute_stale
 from tests.api.conftest import assert_error
 from tests.factories import LeadFactory
+from tests.scoring.helpers import queued_lead_ids
 
 URL = "/api/v1/events/"
 
@@ -48,6 +49,7 @@ def test_an_unknown_email_creates_the_lead(submit_client):
     assert lead.email == "new@example.com" and lead.company_domain == "example.com"
     assert response.json()["lead_id"] == lead.pk
     assert lead.score_stale
+    assert queued_lead_ids() == {lead.pk}
 
 
 def test_a_known_email_finds_its_lead(submit_client):

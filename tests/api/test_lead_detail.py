@@ -4,6 +4,7 @@ from leads.models import Lead
 from leads.services import lead_transition
 from tests.api.conftest import assert_error
 from tests.factories import EngagementEventFactory, LeadFactory, UserFactory
+from tests.scoring.helpers import queued_lead_ids
 
 
 def url(lead) -> str:
@@ -53,6 +54,7 @@ def test_patch_changes_editable_fields_and_marks_the_score_stale(write_client):
     lead.refresh_from_db()
     assert (lead.company, lead.country, lead.company_size, lead.phone) == ("New Co", "FR", 10, "1")
     assert lead.score_stale
+    assert queued_lead_ids() == {lead.pk}
 
 
 @pytest.mark.parametrize("body", [{"email": "x@y.z"}, {"stage": "customer"}, {"score": 100}, {}])

@@ -7,6 +7,7 @@ from leads.models import EngagementEvent, IdempotencyRecord, Lead, Submission
 from leads.signals import events_stored
 from tests.api.conftest import assert_error
 from tests.factories import LeadFactory
+from tests.scoring.helpers import queued_lead_ids
 
 URL = "/api/v1/submissions/"
 
@@ -46,6 +47,7 @@ def test_it_creates_the_lead_the_submission_and_a_form_submitted_event(submit_cl
     assert lead.company_domain == "example.com"
     assert lead.consent and lead.consent_at is not None
     assert lead.score_stale and lead.score_stale_since is not None
+    assert queued_lead_ids() == {lead.pk}  # what the scoring worker takes
     assert lead.last_activity_at is not None
     stored = Submission.objects.get()
     assert stored.payload["email"] == "  Ada.Lovelace@Example.COM "  # the raw body, as received

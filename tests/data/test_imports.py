@@ -22,7 +22,10 @@ from leads.imports import (
 )
 from leads.models import ImportJob, ImportRowError, ImportStatus, Lead
 from leads.privacy import person_erase
+from leads.signals import events_stored
+from scoring import receivers as scoring_receivers
 from tests.factories import LeadFactory
+from tests.scoring.helpers import queued_lead_ids
 
 pytestmark = pytest.mark.django_db
 
@@ -174,6 +177,26 @@ def test_an_existing_lead_is_updated_per_the_mode_and_an_empty_cell_never_erases
     lead = Lead.objects.get(email="known@example.com")
     assert (lead.first_name, lead.last_name, lead.company, lead.job_title) == expected
     assert (job.created_count, job.updated_count, job.skipped_count) == outcome
+
+
+@pytest.fixture
+def no_scoring_nudge():
+    """What an import leaves for the scoring worker, without the in-process drain of its nudge."""
+    events_stored.disconnect(dispatch_uid="scoring.on_events_stored")
+    yield
+    scoring_receivers.connect()
+
+
+def test_created_and_updated_leads_are_marked_and_queued_for_the_scoring_worker(run_import, no_scoring_nudge):
+    known = LeadFactory(email="known@example.com", job_title="")
+    untouched = LeadFactory(email="other@example.com")
+
+    job = run_import(FILE.replace(b"\n", b"\nnew@example.com,Ada,,Co,VP\n", 1), mode="overwrite")
+
+    assert (job.created_count, job.updated_count) == (1, 1)
+    marked = set(Lead.objects.filter(score_stale=True).values_list("id", flat=True))
+    assert marked == {known.pk, Lead.objects.get(email="new@example.com").pk} == queued_lead_ids()
+    assert untouched.pk not in marked
 
 
 def test_an_import_run_twice_creates_nothing_the_second_time(run_import):

@@ -33,6 +33,7 @@ from tests.factories import (
     UserFactory,
     lead_in_stage,
 )
+from tests.scoring.helpers import queued_lead_ids
 
 pytestmark = pytest.mark.django_db
 
@@ -454,6 +455,7 @@ def test_deleting_an_event_in_the_admin_marks_the_score_stale(admin_client, work
     assert not EngagementEvent.objects.filter(pk=event.pk).exists()
     worked_lead.refresh_from_db()
     assert worked_lead.score_stale is True
+    assert worked_lead.pk in queued_lead_ids()
 
 
 def test_a_lead_with_history_can_be_erased_with_its_history(admin_client, worked_lead):

@@ -5,6 +5,7 @@ from django.utils import timezone
 from leads.lead_selectors import stage_path
 from leads.models import Handoff, Lead, Note, StageChange
 from tests.factories import EngagementEventFactory, LeadFactory, NoteFactory, lead_in_stage
+from tests.scoring.helpers import queued_lead_ids
 
 BREAKDOWN = [
     {"kind": "fit", "rule_id": 1, "rule": "Senior title", "points": 15},
@@ -142,6 +143,7 @@ def test_marketing_edits_the_profile_and_errors_sit_beside_the_field(marketer_cl
     lead.refresh_from_db()
     assert (lead.job_title, lead.country, lead.company) == ("VP Marketing", "DE", "Initech")
     assert lead.score_stale  # a fit field changed: scoring recomputes it
+    assert lead.pk in queued_lead_ids()
 
 
 def test_service_sees_the_profile_read_only(client_as, service_rep):

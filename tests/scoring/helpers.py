@@ -4,7 +4,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from leads.models import EngagementEvent, Lead
+from leads.models import EngagementEvent, Lead, PendingActivity
+from leads.services import lead_mark_score_stale
 from scoring import engine
 from scoring.selectors import LEAD_FACT_FIELDS, engine_ruleset, events_by_lead, lead_facts
 from scoring.services import ruleset_ensure_published
@@ -33,4 +34,9 @@ def store_events_quietly(lead: Lead, items: list[dict]) -> None:
         EngagementEvent(lead=lead, event_type=i["event_type"], occurred_at=i["occurred_at"], properties=i["properties"])
         for i in items
     )
-    Lead.objects.filter(pk=lead.pk).update(score_stale=True, score_stale_since=timezone.now())
+    lead_mark_score_stale(lead_ids=[lead.pk], nudge=False)
+
+
+def queued_lead_ids() -> set[int]:
+    """Every lead the pending-activity queue names: what the scoring worker will take."""
+    return {entry["l"] for row in PendingActivity.objects.all() for entry in row.activity}

@@ -1,7 +1,7 @@
 """Two workers recomputing the same lead at once, while its events arrive (issue 8, item 4).
 
 Real threads, each with its own PostgreSQL connection, run the worker's own code (the drain that
-claims with SKIP LOCKED, and leads_score_now that waits for the lock) and the app's own event path
+takes queue rows with SKIP LOCKED, and leads_score_now that waits for the lock) and the app's own event path
 (events_record: store, mark, nudge after commit, which in these tests drains in-process too). The
 end state must be the from-scratch score, every event counted once, and every move made once.
 """
@@ -15,11 +15,12 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from leads.models import EngagementEvent, Handoff, Lead, StageChange
-from leads.services import events_record
+from leads.activity import pending_activity_take, score_is_stale
+from leads.models import EngagementEvent, Handoff, Lead, PendingActivity, StageChange
+from leads.services import events_record, lead_mark_score_stale
 from scoring import services
-from scoring.selectors import engine_ruleset
-from scoring.services import _claim_stale, _score_locked
+from scoring.selectors import LEAD_FACT_FIELDS, engine_ruleset
+from scoring.services import _score_locked
 from tests.factories import LeadFactory
 
 from .helpers import event, from_scratch
@@ -59,6 +60,27 @@ def run_together(*targets, timeout: float = 120):
         assert not thread.is_alive(), "a thread is stuck (deadlock?)"
     if errors:
         raise errors[0]
+
+
+def score_the_queued_lead(lead: Lead) -> None:
+    """What a drain pass does, in the caller's transaction: take the queue row, lock and score."""
+    rows = pending_activity_take(leads=10, columns=(*LEAD_FACT_FIELDS, "score_stale_since"))
+    assert [row[0] for row in rows] == [lead.pk]
+    _score_locked([row[:-1] for row in rows], engine_ruleset(services.ruleset_ensure_published()), timezone.now())
+
+
+def wait_for_a_lock_wait(who: str) -> None:
+    """Return once some transaction of this database waits for a lock (the writer we expect to
+    block on the worker's row lock)."""
+    with connection.cursor() as cursor:
+        for _ in range(3000):
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.01)
+    raise AssertionError(f"{who} never waited for the worker's lock")
 
 
 def assert_scored_once_and_from_scratch(lead: Lead, sent: Counter):
@@ -113,7 +135,7 @@ def test_two_workers_and_a_stream_of_events_end_with_the_from_scratch_score():
     run_together(
         lambda: producer(1),
         lambda: producer(2),
-        lambda: worker(services.scores_recompute_stale),  # claims with SKIP LOCKED
+        lambda: worker(services.scores_recompute_stale),  # takes queue rows with SKIP LOCKED
         lambda: worker(lambda: services.leads_score_now(lead_ids=[hot.pk, other.pk])),  # waits for the lock
         last_event,
     )
@@ -133,22 +155,21 @@ def test_two_workers_and_a_stream_of_events_end_with_the_from_scratch_score():
 
 
 def test_a_lead_held_by_one_worker_is_skipped_by_the_other_and_its_new_event_is_not_lost():
-    """The interleaving that matters, made to happen: worker A has claimed the lead and scored it
-    from the events it saw; an event for it arrives (its mark waits for A's row lock); worker B
-    skips the lead instead of waiting or scoring it too; A commits and clears its mark; the new
-    event's mark lands after that, so the event's nudge scores the lead again, with the event."""
+    """The interleaving that matters, made to happen: worker A has taken the lead's queue row and
+    scored the lead from the events it saw; an event for it arrives (its mark waits for A's row
+    lock); worker B skips the row instead of waiting or scoring the lead too; A commits and
+    clears its mark; the new event's mark lands after that, so the event's nudge scores the lead
+    again, with the event."""
     services.ruleset_ensure_published()
     lead = LeadFactory(**GOOD_FIT)
     events_record(lead=lead, events=[event("email_click")] * 2, source="test")  # scored in-process
-    Lead.objects.filter(pk=lead.pk).update(score_stale=True, score_stale_since=timezone.now())
+    lead_mark_score_stale(lead_ids=[lead.pk], nudge=False)
     a_has_scored, a_may_commit, b_skipped = threading.Event(), threading.Event(), threading.Event()
     seen_by_b = []
 
     def worker_a():
         with transaction.atomic():
-            rows = _claim_stale(10)
-            assert [row[0] for row in rows] == [lead.pk]
-            _score_locked(rows, engine_ruleset(services.ruleset_ensure_published()), timezone.now())
+            score_the_queued_lead(lead)
             a_has_scored.set()
             assert a_may_commit.wait(30)
 
@@ -164,21 +185,55 @@ def test_a_lead_held_by_one_worker_is_skipped_by_the_other_and_its_new_event_is_
 
     def release_a():
         assert b_skipped.wait(30)
-        # Only once the new event's transaction is waiting for A's lock.
-        with connection.cursor() as cursor:
-            for _ in range(3000):
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock'"
-                )
-                if cursor.fetchone()[0]:
-                    break
-                time.sleep(0.01)
-            else:
-                raise AssertionError("the new event never waited for the worker's lock")
+        wait_for_a_lock_wait("the new event")
         a_may_commit.set()
 
     run_together(worker_a, new_event, worker_b, release_a)
 
     assert seen_by_b == [0]
     assert_scored_once_and_from_scratch(lead, Counter({"email_click": 2, "content_download": 1}))
+
+
+def test_a_mark_made_while_a_worker_holds_the_lead_is_scored_by_a_later_pass():
+    """Worker A takes the lead's queue row and scores it; meanwhile an event is stored (it does
+    not wait for A) and the lead is marked, without a nudge (as if it were lost): the mark waits
+    for A's lock, and its queue row commits after A's take. A clears the mark it read and
+    commits; the new mark and queue row land after that, so a later pass (the sweeper's) scores
+    the event."""
+    services.ruleset_ensure_published()
+    lead = LeadFactory(**GOOD_FIT)
+    events_record(lead=lead, events=[event("email_click")] * 2, source="test")  # scored in-process
+    lead_mark_score_stale(lead_ids=[lead.pk], nudge=False)
+    a_has_scored, a_may_commit = threading.Event(), threading.Event()
+
+    def worker_a():
+        with transaction.atomic():
+            score_the_queued_lead(lead)
+            a_has_scored.set()
+            assert a_may_commit.wait(30)
+
+    def new_event_quietly():
+        assert a_has_scored.wait(30)
+        with transaction.atomic():
+            EngagementEvent.objects.create(
+                lead=lead, event_type="content_download", occurred_at=timezone.now(), properties={}
+            )
+            lead_mark_score_stale(lead_ids=[lead.pk], nudge=False)  # waits for A
+
+    def release_a():
+        assert a_has_scored.wait(30)
+        wait_for_a_lock_wait("the mark")
+        a_may_commit.set()
+
+    run_together(worker_a, new_event_quietly, release_a)
+
+    lead.refresh_from_db()
+    counted = {item["rule"]: item["events"] for item in lead.score_breakdown if item["kind"] == "engagement"}
+    assert counted == {"Email click": 2}  # A's score, without the new event
+    assert lead.score_stale and score_is_stale(lead)
+    assert PendingActivity.objects.filter(activity__contains=[{"l": lead.pk}]).count() == 1
+
+    assert services.scores_recompute_stale().leads == 1  # the sweeper's drain
+
+    assert_scored_once_and_from_scratch(lead, Counter({"email_click": 2, "content_download": 1}))
+    assert not PendingActivity.objects.exists()

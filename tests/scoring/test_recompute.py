@@ -3,11 +3,12 @@
 import pytest
 from django.utils import timezone
 
+from leads.activity import pending_activity_take
 from leads.models import Handoff, HandoffStatus, Lead, StageChange
-from leads.services import events_record, lead_claim, lead_transition
+from leads.services import events_record, lead_claim, lead_mark_score_stale, lead_transition
 from scoring import services
-from scoring.selectors import engine_ruleset
-from scoring.services import _claim_stale, _score_locked, scores_recompute_stale
+from scoring.selectors import LEAD_FACT_FIELDS, engine_ruleset
+from scoring.services import _score_locked, scores_recompute_stale
 from tests.factories import LeadFactory, UserFactory
 
 from .helpers import event, from_scratch, store_events_quietly
@@ -128,7 +129,7 @@ def test_recompute_is_idempotent(django_capture_on_commit_callbacks):
 
     services.leads_score_now(lead_ids=[lead.pk])
     services.leads_score_now(lead_ids=[lead.pk])
-    Lead.objects.filter(pk=lead.pk).update(score_stale=True, score_stale_since=timezone.now())
+    lead_mark_score_stale(lead_ids=[lead.pk])
     scores_recompute_stale()
     scores_recompute_stale()
 
@@ -137,16 +138,17 @@ def test_recompute_is_idempotent(django_capture_on_commit_callbacks):
     assert StageChange.objects.filter(lead=lead).count() == changes
 
 
-def test_a_mark_made_after_the_claim_is_kept():
-    """The worker clears the mark only if score_stale_since is still the one it claimed."""
+def test_a_mark_made_after_the_take_is_kept():
+    """The worker clears the mark only if score_stale_since is still the one it read (SQLite has
+    no row lock to make the newer mark wait)."""
     lead = LeadFactory(**PLAIN)
     store_events_quietly(lead, [event("page_view")])
-    rows = _claim_stale(10)
+    rows = pending_activity_take(leads=10, columns=(*LEAD_FACT_FIELDS, "score_stale_since"))
     assert [row[0] for row in rows] == [lead.pk]
     # A newer event arrives and marks the lead while the batch is being scored.
     Lead.objects.filter(pk=lead.pk).update(score_stale_since=timezone.now() + timezone.timedelta(seconds=1))
 
-    _score_locked(rows, engine_ruleset(services.ruleset_ensure_published()), timezone.now())
+    _score_locked([row[:-1] for row in rows], engine_ruleset(services.ruleset_ensure_published()), timezone.now())
 
     lead.refresh_from_db()
     assert lead.score_stale is True
