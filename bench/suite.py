@@ -294,7 +294,8 @@ def bench_scoring(run: Run, server: Server, seed_info) -> None:
     at_rate = rate_sent >= 0.9 * run.args.rate
     note = (
         f"{result.sent:,} events in {result.seconds:.0f} s ({rate_sent:,.0f}/s) on random leads among the "
-        f"{len(lead_ids):,} scored above; {result.observed:,} lead updates seen, {result.never} never"
+        f"{len(lead_ids):,} scored above; {result.observed:,} lead updates seen, {result.never} never; "
+        f"the poller's own CPU {result.poller_cpu_s:.1f} s"
         + ("" if at_rate else "; the producers did not reach the rate: no verdict")
     )
     run.add(section, f"event -> new score p50 at {run.args.rate:,} events/s", result.pct(0.5), "ms", note=note)
