@@ -31,6 +31,7 @@ from django.utils import timezone
 from . import webhooks
 from .activity import (
     pending_activity_add,
+    pending_activity_insert,
     pending_activity_sql,
     pending_mark_one_sql,
     pending_marks_add,
@@ -777,8 +778,8 @@ def lead_update_fields(*, lead_id: int, changes: dict) -> None:
 
 def _events_insert_postgresql(ordered: list[tuple[int, int, EventInput]]) -> set[tuple[str, str]]:
     """One statement, whatever the batch size: INSERT ... SELECT FROM jsonb_to_recordset(one JSON
-    parameter), and the scoring queue's row for the leads of the rows it stored (leads.activity),
-    built by PostgreSQL from them.
+    parameter), which also appends the scoring queue's row for the leads of the rows it stored
+    (leads.activity).
 
     A JSON document is the cheapest way to ship many rows through a query: it is encoded in C and
     PostgreSQL parses it fast, while thousands of placeholders (or array parameters) are rendered
@@ -791,9 +792,13 @@ def _events_insert_postgresql(ordered: list[tuple[int, int, EventInput]]) -> set
     entry. A unique violation (a resent batch, an id stored before, a concurrent batch that
     committed the same ids first) rolls the savepoint back and the batch runs again with ON
     CONFLICT DO NOTHING, which skips what is stored and says which rows it wrote.
+
+    When every row is stored, the queue row is known beforehand and travels as a parameter:
+    PostgreSQL parses it for ~17 M instructions a batch less than it took to build it from the
+    stored rows (callgrind). The retry has PostgreSQL build it from the rows it did store.
     """
     now = timezone.now()
-    params = [
+    insert_params = [
         now,
         _json(
             [
@@ -808,41 +813,43 @@ def _events_insert_postgresql(ordered: list[tuple[int, int, EventInput]]) -> set
                 for _, lead_id, item in ordered
             ]
         ),
-        now,
     ]
+    latest: dict[int, datetime] = {}  # lead id: its latest event, for the queue row
+    for _, lead_id, item in ordered:
+        if lead_id not in latest or latest[lead_id] < item.occurred_at:
+            latest[lead_id] = item.occurred_at
+    queue_sql, queue_params = pending_activity_insert(latest)
     try:
         with transaction.atomic(), prepared_cursor() as cursor:
-            cursor.execute(_events_insert_sql(connection.vendor, skip_stored=False), params)
+            cursor.execute(
+                f"WITH stored AS ({_events_insert_sql(connection.vendor)}) {queue_sql}", insert_params + queue_params
+            )
         return set()
     except IntegrityError as exc:
         if getattr(exc.__cause__, "sqlstate", None) != UNIQUE_VIOLATION:
             raise
     with prepared_cursor() as cursor:
-        cursor.execute(_events_insert_sql(connection.vendor, skip_stored=True), params)
+        cursor.execute(
+            f"WITH stored AS ({_events_insert_sql(connection.vendor)} ON CONFLICT DO NOTHING "
+            "RETURNING lead_id, occurred_at, source, external_id), "
+            f"queued AS ({pending_activity_sql(events='stored')}) "
+            "SELECT source, external_id FROM stored WHERE external_id IS NOT NULL",
+            [*insert_params, now],
+        )
         stored = set(cursor.fetchall())
     return _identities(ordered) - stored
 
 
 @functools.cache
-def _events_insert_sql(vendor: str, *, skip_stored: bool) -> str:
-    """The events INSERT of _events_insert_postgresql, its queue row written by the same statement.
-    With `skip_stored`, rows whose identity is stored already are skipped, and the statement
-    returns the (source, external_id) of those it stored."""
-    insert = (
+def _events_insert_sql(vendor: str) -> str:
+    """The INSERT of _events_insert_postgresql; its parameters: the time received, the rows."""
+    return (
         f"INSERT INTO {_quoted(EngagementEvent._meta.db_table)} "
         "(lead_id, event_type, occurred_at, properties, source, external_id, received_at) "
         "SELECT u.lead_id, u.event_type, u.occurred_at, u.properties, u.source, u.external_id, %s "
         "FROM jsonb_to_recordset(%s::jsonb) "
         "AS u(lead_id bigint, event_type text, occurred_at timestamptz, properties jsonb, "
         "source text, external_id text)"
-    )
-    queue = pending_activity_sql(events="stored")
-    if not skip_stored:
-        return f"WITH stored AS ({insert} RETURNING lead_id, occurred_at) {queue}"
-    return (
-        f"WITH stored AS ({insert} ON CONFLICT DO NOTHING RETURNING lead_id, occurred_at, source, external_id), "
-        f"queued AS ({queue}) "
-        "SELECT source, external_id FROM stored WHERE external_id IS NOT NULL"
     )
 
 
