@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import json
 import os
@@ -167,6 +168,7 @@ def main(argv: list[str]) -> int:
     Path(os.environ["LEADCRM_VAR_DIR"]).mkdir(parents=True, exist_ok=True)
     call_command("migrate", verbosity=0)
     app = get_wsgi_application()
+    gc.freeze()  # as gunicorn's workers do once the app is loaded (leadcrm/gunicorn.conf.py)
     raw_key = api_key_create(name=f"profile {time.time():.0f}", scopes=["submit"]).raw_key
     headers = {"Authorization": f"Bearer {raw_key}"}
     run_id = secrets.token_hex(4)

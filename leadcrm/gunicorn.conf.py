@@ -4,6 +4,7 @@ The Dockerfile and docker-compose.yml start the web process with this file; each
 changed from the environment without rebuilding the image. Command-line flags still win over it.
 """
 
+import gc
 import multiprocessing
 import os
 
@@ -45,3 +46,12 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 
 # Load the app once in the master and fork: workers share its memory pages and start fast.
 preload_app = os.environ.get("GUNICORN_PRELOAD", "1") == "1"
+
+
+def post_worker_init(worker):
+    """Move everything the app holds once loaded (modules, settings, URL patterns: ~100,000
+    objects) out of the garbage collector's reach. They live as long as the process, yet every
+    full collection walked them all: an event batch allocates enough to set one off every ten
+    batches or so, ~9 ms a batch on average (a quarter of its Python time); frozen, ~2 ms.
+    Cycles among the objects made afterwards are still collected."""
+    gc.freeze()

@@ -31,6 +31,7 @@ from datetime import datetime
 from django.db import connection
 from django.utils import timezone
 
+from .json_text import json_text
 from .models import Lead, PendingActivity
 
 
@@ -42,27 +43,32 @@ def pending_activity_add(activity: dict[int, datetime]) -> None:
     """Queue {lead id: latest event time} in the caller's transaction: one row for all."""
     if not activity:
         return
-    entries = [{"l": lead_id, "a": at.isoformat()} for lead_id, at in sorted(activity.items())]
-    now = timezone.now()
     if connection.vendor != "postgresql":
-        PendingActivity.objects.create(activity=entries, lead_count=len(entries), queued_at=now)
+        entries = [{"l": lead_id, "a": at.isoformat()} for lead_id, at in sorted(activity.items())]
+        PendingActivity.objects.create(activity=entries, lead_count=len(entries), queued_at=timezone.now())
         return
-    # Raw: the ORM's JSONField would encode the document in Python a second time.
-    table = connection.ops.quote_name(PendingActivity._meta.db_table)
+    sql, params = pending_activity_insert(activity)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (activity, lead_count, queued_at) VALUES (%s::jsonb, %s, %s)",
-            [_json(entries), len(entries), now],
-        )
+        cursor.execute(sql, params)
+
+
+def pending_activity_insert(activity: dict[int, datetime]) -> tuple[str, list]:
+    """On PostgreSQL: the INSERT that queues `activity` (not empty), and its parameters, to run on
+    its own or as the end of a statement of the caller's (the events INSERT of leads.ingest).
+
+    Raw: the ORM's JSONField would encode the document in Python a second time. orjson encodes
+    it, times included (as isoformat() writes them), faster than PostgreSQL builds it from rows."""
+    entries = [{"l": lead_id, "a": at} for lead_id, at in sorted(activity.items())]
+    table = connection.ops.quote_name(PendingActivity._meta.db_table)
+    sql = f"INSERT INTO {table} (activity, lead_count, queued_at) VALUES (%s::jsonb, %s, %s)"
+    return sql, [json_text(entries), len(entries), timezone.now()]
 
 
 def pending_activity_sql(*, events: str) -> str:
-    """For the events INSERT on PostgreSQL (leads.ingest): a data-modifying CTE that queues the
-    row pending_activity_add would, for the events the CTE `events` returned (lead_id,
-    occurred_at), and nothing when it returned none. One parameter: the queue time.
-
-    PostgreSQL builds the document from the stored rows in the same statement: no round trip of
-    its own, and no thousand-entry JSON document encoded in Python to be parsed again."""
+    """For the events INSERT on PostgreSQL (leads.ingest) when some of its rows may be skipped: a
+    data-modifying CTE that queues the row pending_activity_add would, for the events the CTE
+    `events` returned (lead_id, occurred_at), and nothing when it returned none. One parameter:
+    the queue time. PostgreSQL builds the document from the stored rows in the same statement."""
     table = connection.ops.quote_name(PendingActivity._meta.db_table)
     return (
         f"INSERT INTO {table} (activity, lead_count, queued_at) "

@@ -162,6 +162,67 @@ def test_a_batch_resent_is_all_duplicates(submit_client):
     assert EngagementEvent.objects.count() == 50
 
 
+def test_a_batch_mixing_new_and_stored_events_stores_the_new_ones_once(submit_client):
+    """A stored external id fails the plain INSERT (PostgreSQL): the batch runs again skipping what
+    is stored, and keeps what the transaction wrote before (a lead created for a new email)."""
+    lead = LeadFactory()
+    first = {"lead_id": lead.pk, "event_type": "page_view", "external_id": "old", "source": "s"}
+    submit_client.post(URL, first, format="json")
+    PendingActivity.objects.all().delete()
+    batch = [
+        {
+            "email": "new@example.com",
+            "event_type": "page_view",
+            "external_id": "new",
+            "source": "s",
+            "occurred_at": "2026-01-03T00:00:00Z",
+        },
+        {**first, "occurred_at": "2026-02-01T00:00:00Z"},
+        {"lead_id": lead.pk, "event_type": "page_view", "occurred_at": "2026-01-05T00:00:00Z"},
+        {"email": "new@example.com", "event_type": "email_open", "external_id": "new", "source": "s"},
+    ]
+
+    response = submit_client.post(URL, {"events": batch}, format="json", HTTP_IDEMPOTENCY_KEY="mixed")
+    again = submit_client.post(URL, {"events": batch}, format="json", HTTP_IDEMPOTENCY_KEY="mixed")
+
+    new_lead = Lead.objects.get(email="new@example.com")
+    assert response.json() == {
+        "accepted": 2,
+        "duplicates": 2,
+        "rejected": 0,
+        "results": [
+            {"index": 0, "status": "accepted", "lead_id": new_lead.pk},
+            {"index": 1, "status": "duplicate", "lead_id": lead.pk},
+            {"index": 2, "status": "accepted", "lead_id": lead.pk},
+            {"index": 3, "status": "duplicate", "lead_id": new_lead.pk},
+        ],
+    }
+    assert again.content == response.content and again["Idempotent-Replayed"] == "true"
+    assert EngagementEvent.objects.count() == 3
+    # The stored events' times (not the duplicate's later one); the new lead's mark has none.
+    activity = [entry for row in PendingActivity.objects.all() for entry in row.activity if "a" in entry]
+    assert sorted((entry["l"], datetime.fromisoformat(entry["a"])) for entry in activity) == sorted(
+        [(lead.pk, datetime(2026, 1, 5, tzinfo=UTC)), (new_lead.pk, datetime(2026, 1, 3, tzinfo=UTC))]
+    )
+
+
+@pytest.mark.postgres
+def test_a_new_batch_is_stored_without_looking_up_each_event_first(submit_client):
+    """ON CONFLICT only when a plain INSERT meets a stored event: the common batch pays no lookup."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    lead = LeadFactory()
+    batch = {"events": [{"lead_id": lead.pk, "event_type": "page_view", "external_id": str(i)} for i in range(3)]}
+    statements = []
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as queries:
+            submit_client.post(URL, batch, format="json")
+        statements.append([q["sql"] for q in queries if 'INSERT INTO "leads_engagementevent"' in q["sql"]])
+
+    assert [["ON CONFLICT" in sql for sql in run] for run in statements] == [[False], [False, True]]
+
+
 def test_a_bare_json_array_is_a_batch(submit_client):
     lead = LeadFactory()
     response = submit_client.post(URL, [{"lead_id": lead.pk, "event_type": "page_view"}], format="json")
