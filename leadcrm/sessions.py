@@ -8,17 +8,19 @@ them (login, logout, the session middleware's save) are Django's, unchanged.
 """
 
 from django.contrib.sessions.backends import db
-from django.db import connections, router
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
+
+from leads.db import prepared_cursor
 
 
 class SessionStore(db.SessionStore):
     def _get_session_from_db(self):
-        connection = connections[router.db_for_read(self.model)]
+        connection = connections[DEFAULT_DB_ALIAS]
         table = connection.ops.quote_name(self.model._meta.db_table)
         # An expired session reads as absent, as with the ORM's query.
         now = connection.ops.adapt_datetimefield_value(timezone.now())
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(
                 f"SELECT session_data FROM {table} WHERE session_key = %s AND expire_date > %s", [self.session_key, now]
             )

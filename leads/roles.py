@@ -6,7 +6,8 @@ from functools import wraps
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
-from django.db import connection
+
+from .db import prepared_cursor
 
 
 class Role(StrEnum):
@@ -41,7 +42,7 @@ def _group_names(user_id: int) -> set[str]:
     """The names of the user's groups. Every signed-in page asks (the navigation, the role checks):
     a plain statement costs a fifth of the ORM's compiled query in Python (~0.9 M instructions)."""
     memberships = User.groups.through._meta.db_table
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"SELECT g.name FROM {Group._meta.db_table} g INNER JOIN {memberships} m ON m.group_id = g.id"
             " WHERE m.user_id = %s",
