@@ -1,4 +1,5 @@
-"""Prepared statements for the API's hot path on PostgreSQL.
+"""Prepared statements for the hot paths on PostgreSQL: the API's writes, and the small reads every
+signed-in page makes (the session, the roles, the top bar's notifications; fetch_instances).
 
 Django binds parameters client-side and never prepares (so that transaction-pooling proxies
 work), which makes PostgreSQL parse, analyse and plan every statement afresh: for the one
