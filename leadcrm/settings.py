@@ -174,6 +174,8 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
+# Django's database sessions, read with a plain statement (leadcrm/sessions.py).
+SESSION_ENGINE = "leadcrm.sessions"
 # No script reads the CSRF cookie: htmx gets the token from the page (base.html, hx-headers).
 CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

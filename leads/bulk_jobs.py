@@ -31,6 +31,7 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from . import policy
+from .db import fetch_instances
 from .exceptions import LeadError
 from .forms import ANY_STAGE, DEFAULT_SORT, DEFAULT_STAGE, MqlFilterForm
 from .marketing_selectors import filter_chips, leads_filtered
@@ -237,11 +238,14 @@ VERBS = {"handoff": "Handing off", "recycle": "Recycling", "disqualify": "Disqua
 
 
 def bulk_jobs_in_progress(*, user) -> list[BulkMoveJob]:
-    """The user's jobs that are not done yet, newest first: one query, whatever the list shows."""
-    jobs = list(
-        BulkMoveJob.objects.filter(created_by=user, status__in=NOT_DONE)
-        .only("id", "action", "status", "total", "done", "created_at")
-        .order_by("-created_at", "-id")[:3]
+    """The user's jobs that are not done yet, newest first: one statement on every view of the list."""
+    jobs = fetch_instances(
+        BulkMoveJob,
+        ["id", "action", "status", "total", "done"],
+        f"SELECT id, action, status, total, done FROM {BulkMoveJob._meta.db_table}"
+        f" WHERE created_by_id = %s AND status IN ({', '.join(['%s'] * len(NOT_DONE))})"
+        " ORDER BY created_at DESC, id DESC LIMIT 3",
+        [user.pk, *(status.value for status in NOT_DONE)],
     )
     for job in jobs:
         job.verb = VERBS.get(job.action, job.action)

@@ -19,6 +19,7 @@ from django.db.models import Count, F, Max, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from .db import fetch_instances
 from .forms import ANY_STAGE, COMPANY_SIZES, DEFAULT_SORT, DEFAULT_STAGE, OWNER_CHOICES, MqlFilterForm
 from .models import Lead, SavedView, Submission
 from .stages import stage_label
@@ -335,7 +336,13 @@ def builtin_views(*, today: date | None = None) -> list[dict]:
 
 
 def saved_views_for(user) -> list[SavedView]:
-    return list(SavedView.objects.filter(user=user).order_by("name", "id"))
+    """The user's saved views (their id, name and query: the list's tabs), by name."""
+    return fetch_instances(
+        SavedView,
+        ["id", "name", "query"],
+        f"SELECT id, name, query FROM {SavedView._meta.db_table} WHERE user_id = %s ORDER BY name, id",
+        [user.pk],
+    )
 
 
 # ---- Choices for the filter inputs -----------------------------------------------------------

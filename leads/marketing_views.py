@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache, partial
+from functools import lru_cache
 from html import escape
 from urllib.parse import urlencode
 
@@ -33,14 +33,16 @@ from .forms import (
 )
 from .marketing_services import leads_bulk_move, saved_view_create, saved_view_delete
 from .models import BulkMoveJob, BulkMoveStatus
+from .navigation import fixed_url
 from .roles import Role, role_required
 
 marketing_required = role_required(Role.MARKETING, "The marketing workspace is for marketing.")
 
 
-def _list_url(query: str, *, path: str | None = None) -> str:
-    """The MQL list with this query; `path`: the list's path, where the caller reversed it already."""
-    return (path or reverse("mql-list")) + (f"?{query}" if query else "")
+def _list_url(query: str) -> str:
+    """The MQL list with this query (the path reversed once per process: every tab, chip and sort
+    of the list links to it)."""
+    return fixed_url("mql-list") + (f"?{query}" if query else "")
 
 
 def _filter_form(data: QueryDict) -> MqlFilterForm:
@@ -118,19 +120,17 @@ def mql_list(request):
         before=request.GET.get("before", ""),
     )
 
-    list_url = partial(_list_url, path=reverse("mql-list"))  # once: every tab, chip and sort links to the list
-
     tabs = [{**view, "builtin": True} for view in selectors.builtin_views()]
     tabs += [
         {"name": v.name, "query": v.query, "id": v.pk, "builtin": False}
         for v in selectors.saved_views_for(request.user)
     ]
     for tab in tabs:
-        tab["url"] = list_url(tab["query"])
+        tab["url"] = _list_url(tab["query"])
         tab["active"] = tab["query"] == query
     chips = selectors.filter_chips(filters)
     for chip in chips:
-        chip["url"] = list_url(chip["remove"])
+        chip["url"] = _list_url(chip["remove"])
     joiner = f"{query}&" if query else ""
     context = {
         "form": form,
@@ -147,17 +147,17 @@ def mql_list(request):
             {
                 "key": sort.key,
                 "label": sort.label,
-                "url": list_url(selectors.filters_query({**filters, "sort": sort.key})),
+                "url": _list_url(selectors.filters_query({**filters, "sort": sort.key})),
             }
             for sort in selectors.SORTS.values()
         ],
         "next_url": f"?{joiner}{urlencode({'after': page.next_cursor})}" if page.next_cursor else "",
         "previous_url": f"?{joiner}{urlencode({'before': page.previous_cursor})}" if page.previous_cursor else "",
-        "first_url": list_url(query),
+        "first_url": _list_url(query),
         "datalists": _datalists(),
         "save_inputs": _save_view_inputs(query),
-        "export_url": reverse("mql-export") + (f"?{query}" if query else ""),
-        "list_url": list_url(query),
+        "export_url": fixed_url("mql-export") + (f"?{query}" if query else ""),
+        "list_url": _list_url(query),
         "return_to": request.get_full_path(),
         "bulk_jobs": bulk_jobs.bulk_jobs_in_progress(user=request.user),  # the banner: one query
     }

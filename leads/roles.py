@@ -4,7 +4,10 @@ from enum import StrEnum
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
+
+from .db import prepared_cursor
 
 
 class Role(StrEnum):
@@ -27,12 +30,25 @@ def user_roles(user) -> set[Role]:
         return set()
     cached = getattr(user, "_leadcrm_roles", None)
     if cached is None:
-        names = set(user.groups.values_list("name", flat=True))
+        names = _group_names(user.pk)
         cached = {role for role in Role if role.value in names}
         if user.is_superuser:
             cached.add(Role.ADMIN)
         user._leadcrm_roles = cached
     return cached
+
+
+def _group_names(user_id: int) -> set[str]:
+    """The names of the user's groups. Every signed-in page asks (the navigation, the role checks):
+    a plain statement costs a fifth of the ORM's compiled query in Python (~0.9 M instructions)."""
+    memberships = User.groups.through._meta.db_table
+    with prepared_cursor() as cursor:
+        cursor.execute(
+            f"SELECT g.name FROM {Group._meta.db_table} g INNER JOIN {memberships} m ON m.group_id = g.id"
+            " WHERE m.user_id = %s",
+            [user_id],
+        )
+        return {name for (name,) in cursor.fetchall()}
 
 
 def has_role(user, *roles: Role) -> bool:

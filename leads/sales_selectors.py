@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.db.models import Case, DateField, DateTimeField, IntegerField, Q, QuerySet, Value, When
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from .db import fetch_instances
 from .models import Handoff, HandoffKind, HandoffStatus, Lead, Notification, StageChange, UpgradeFlag
 from .roles import Role, has_role
 from .stages import SALES_STAGES, Stage
@@ -226,19 +226,25 @@ def pql_list(*, limit: int = 50) -> QuerySet[Lead]:
 # ---- Notifications ---------------------------------------------------------------------------
 
 
+NOTIFICATION_FIELDS = ["id", "recipient_id", "text", "url", "handoff_id", "lead_id", "created_at", "read_at"]
+
+
 def notifications_for(*, user, limit: int = 8) -> tuple[list[Notification], int]:
     """The newest notifications (read ones too, dimmed) and the unread count.
 
-    One query, as every page's top bar asks: the count rides on each row as a scalar subquery,
-    which the database computes once (from the inbox index). Written out: the ORM's grouped
-    Subquery costs more to compile than a second query. No row means no unread one either.
+    One plain statement, as every page's top bar asks (compiling the ORM's query cost several
+    times its round trip): the count rides on each row as a scalar subquery, which the database
+    computes once (from the inbox index). No row means no unread one either.
     """
-    unread = RawSQL(
-        f"SELECT COUNT(*) FROM {Notification._meta.db_table} WHERE recipient_id = %s AND read_at IS NULL",
-        (user.pk,),
-    )
-    items = list(
-        Notification.objects.filter(recipient=user).annotate(unread_count=unread).order_by("-created_at", "-id")[:limit]
+    table = Notification._meta.db_table
+    items = fetch_instances(
+        Notification,
+        NOTIFICATION_FIELDS,
+        f"SELECT {', '.join(NOTIFICATION_FIELDS)},"
+        f" (SELECT COUNT(*) FROM {table} WHERE recipient_id = %s AND read_at IS NULL)"
+        f" FROM {table} WHERE recipient_id = %s ORDER BY created_at DESC, id DESC LIMIT %s",
+        [user.pk, user.pk, limit],
+        annotations=("unread_count",),
     )
     return items, items[0].unread_count if items else 0
 

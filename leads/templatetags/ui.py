@@ -1,11 +1,21 @@
 """Small presentation helpers shared by every template: `{% load ui %}`."""
 
 from django import template
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince, timeuntil
 
+from leads import navigation
+
 register = template.Library()
+
+
+@register.simple_tag
+def fixed_url(url_name: str) -> str:
+    """{% url url_name %} for a page without arguments, reversed once per process
+    (leads.navigation.fixed_url): the layout's links are on every page."""
+    return navigation.fixed_url(url_name) or reverse(url_name)  # reverse() raises NoReverseMatch
 
 
 @register.simple_tag

@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from leads.marketing_selectors import SORTS, decode_cursor
-from leads.models import Lead
+from leads.models import Lead, SavedView
 from tests.factories import LeadFactory, UserFactory, lead_in_stage
 
 URL = reverse("mql-list")
@@ -207,6 +207,17 @@ def test_builtin_tabs_and_the_active_one(marketer_client):
     for name in ("All MQLs", "Unassigned", "New today", "High score"):
         assert f">{name}</a>" in html
     assert 'aria-current="page">Unassigned</a>' in html
+
+
+def test_saved_views_are_tabs_after_the_builtin_ones_by_name(marketer_client, marketer):
+    SavedView.objects.create(user=marketer, name="Webinars", query="source=webinar")
+    germany = SavedView.objects.create(user=marketer, name="Germany", query="country=DE")
+    SavedView.objects.create(user=UserFactory(roles=["marketing"]), name="Someone else's", query="country=FR")
+    html = marketer_client.get(URL, {"country": "DE"}).content.decode()
+    tabs = re.findall(r'<a class="tab" href="([^"]+)"[^>]*>([^<]+)</a>', html)
+    assert tabs[4:] == [(URL + "?country=DE", "Germany"), (URL + "?source=webinar", "Webinars")]
+    assert 'aria-current="page">Germany</a>' in html
+    assert f'action="{reverse("mql-view-delete", args=[germany.pk])}"' in html
 
 
 def test_the_filter_form_lands_on_the_short_url(marketer_client):
