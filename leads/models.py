@@ -25,8 +25,9 @@ class Team(models.TextChoices):
 
 class Lead(models.Model):
     # On PostgreSQL, unique=True also makes Django add a varchar_pattern_ops "_like" index; no query
-    # needs it (email search is icontains, served by lead_stage_email_trgm_idx, which also serves LIKE
-    # 'x%'), so migration 0015 drops it: one index fewer written by every non-HOT lead update.
+    # needs it (email search is the text search's icontains, served by lead_stage_search_trgm_idx;
+    # nothing runs LIKE 'x%' on emails), so migration 0015 drops it: one index fewer written by every
+    # non-HOT lead update.
     # An AlterField of email would create it again: drop it again in that migration.
     email = models.EmailField(max_length=254, unique=True, help_text="Stored normalized: trimmed, lower case.")
     first_name = models.CharField(max_length=100, blank=True)
