@@ -1,8 +1,8 @@
 """How a text search over leads finds its first rows at 1,000,000 leads (PostgreSQL).
 
-A search (name, email or company contains a word) is served by one trigram index over the four
-columns joined by spaces (migration 0019). Its first page can be found two ways, and neither is
-always fast:
+A search (name, email or company contains a word) tests Lead.search_text, the four columns joined
+by spaces and upper-cased, which one trigram index serves (migration 0020). Its first page can be
+found two ways, and neither is always fast:
 
 - walking the sort index (newest first, say) and testing each row it passes: it passes about
   page_rows * rows / matches rows before the page is full: cheap for a common word, the whole
@@ -20,9 +20,9 @@ the newest leads fail to match, say); it stays linear in the rows it passes.
 import json
 
 from django.db import connection
-from django.db.models import Func, Q, QuerySet, TextField
+from django.db.models import F, Q, QuerySet
 from django.db.models.expressions import RawSQL
-from django.db.models.lookups import IContains, IEndsWith
+from django.db.models.lookups import Contains, EndsWith
 
 from .models import Lead
 
@@ -30,20 +30,25 @@ from .models import Lead
 TRIGRAM_LENGTH = 3
 
 
+# What Lead.search_text joins (by spaces, upper-cased).
 SEARCHED_COLUMNS = ("first_name", "last_name", "email", "company")
 
 
-class SearchedText(Func):
-    """The searched columns joined by spaces (never NULL: the columns are NOT NULL). Its icontains,
-    UPPER((...)::text) LIKE UPPER(%s), is what lead_stage_search_trgm_idx indexes: the template must
-    stay the index's expression (migration 0019), or PostgreSQL scans every lead."""
+class _UpperCasedPattern:
+    """A LIKE lookup on Lead.search_text, which is stored upper-cased: only the pattern is
+    upper-cased, by the database as it upper-cased the text (search_text LIKE UPPER(%s)). Its
+    column is what lead_stage_search_trgm_idx indexes (migration 0020)."""
 
-    template = "(%(expressions)s)"
-    arg_joiner = " || ' ' || "
-    output_field = TextField()
+    def get_rhs_op(self, connection, rhs):
+        return super().get_rhs_op(connection, f"UPPER({rhs})")
 
-    def __init__(self):
-        super().__init__(*SEARCHED_COLUMNS)
+
+class _TextContains(_UpperCasedPattern, Contains):
+    pass
+
+
+class _TextEndsWith(_UpperCasedPattern, EndsWith):
+    pass
 
 
 def containing(leads: QuerySet, words: list[str]) -> QuerySet:
@@ -53,7 +58,7 @@ def containing(leads: QuerySet, words: list[str]) -> QuerySet:
     cannot span the space between two. A word with a space (the API searches for its whole term)
     could: the joined text narrows the search (one index), each column decides."""
     for word in words:
-        leads = leads.filter(IContains(SearchedText(), word))
+        leads = leads.filter(_TextContains(F("search_text"), word))
         if " " in word:
             leads = leads.filter(
                 Q.create([(f"{column}__icontains", word) for column in SEARCHED_COLUMNS], connector=Q.OR)
@@ -65,7 +70,7 @@ def with_company(leads: QuerySet, company: str) -> QuerySet:
     """The leads whose company is `company` in any case (company__iexact). The joined text of such a
     lead ends with a space and the company, a condition the trigram index serves: it narrows the
     search to a few candidates, company__iexact decides."""
-    return leads.filter(IEndsWith(SearchedText(), f" {company}"), company__iexact=company)
+    return leads.filter(_TextEndsWith(F("search_text"), f" {company}"), company__iexact=company)
 
 
 def matches_are_few(leads: QuerySet, *, terms: list[str], page_rows: int) -> bool:

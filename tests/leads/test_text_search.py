@@ -116,11 +116,22 @@ def test_with_company_refuses_a_part_or_another_column(people, company):
     ids=["a word", "a phrase", "a company"],
 )
 def test_the_trigram_index_serves_the_search(people, leads):
-    """The SQL of leads.text_search.SearchedText must stay the expression migration 0019 indexes."""
+    """The search must test Lead.search_text as the index has it (migration 0020): the column itself,
+    upper-cased already."""
     with transaction.atomic(), connection.cursor() as cursor:
         # Only a bitmap scan is left, which the search's condition alone can drive: through the
-        # trigram index, where PostgreSQL sees that it indexes the same expression.
+        # trigram index, where PostgreSQL sees that it indexes the column the condition tests.
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("SET LOCAL enable_indexscan = off")
         plan = leads().explain()
     assert "lead_stage_search_trgm_idx" in plan
+
+
+def test_it_searches_the_columns_as_they_are_now(people):
+    """Lead.search_text is written by the database on every insert and update of the columns, the
+    ORM's or raw SQL's alike."""
+    ada = people[0]
+    Lead.objects.filter(pk=ada.pk).update(last_name="Byron", company="")
+    assert set(containing(Lead.objects.all(), ["byron"])) == {ada}
+    assert set(containing(Lead.objects.all(), ["lovelace"])) == {people[-1]}
+    assert list(containing(Lead.objects.all(), ["analytical"])) == []
