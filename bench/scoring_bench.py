@@ -84,7 +84,7 @@ def _copy(model, columns: list[str], rows) -> None:
     """COPY rows (tuples in `columns` order) into the model's table; other columns get their
     Django defaults (the database has none of its own)."""
     now = datetime.now(UTC)
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key and not f.generated]
     extra = []
     for field in fields:
         if field.column in columns:

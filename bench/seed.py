@@ -273,13 +273,14 @@ def _foreign_keys(table: str) -> list[tuple[str, str]]:
 # --- Generation -----------------------------------------------------------------------------
 
 
-def _other_columns(model, generated: set[str]) -> tuple[list[str], list[str], dict]:
+def _other_columns(model, filled: set[str]) -> tuple[list[str], list[str], dict]:
     """Columns the generator does not fill, with their Django defaults (the database has none), so
     that a column added by a later migration does not break the seeder: (columns, placeholders,
     parameters)."""
     columns, placeholders, params = [], [], {}
     for field in model._meta.concrete_fields:
-        if field.column in generated or field.primary_key:
+        # The database writes the key and a generated column (Lead.search_text) itself.
+        if field.column in filled or field.primary_key or field.generated:
             continue
         if field.default is not NOT_PROVIDED:
             value = field.get_default()

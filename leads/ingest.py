@@ -168,7 +168,8 @@ def _adapt_datetime(value: datetime | None):
 
 
 def _lead_columns() -> list:
-    return [f for f in Lead._meta.concrete_fields if not f.primary_key]
+    # The database writes a generated column (Lead.search_text) and refuses a value for it.
+    return [f for f in Lead._meta.concrete_fields if not f.primary_key and not f.generated]
 
 
 @functools.cache

@@ -65,7 +65,7 @@ def _day_start(day: date) -> datetime:
 
 
 def _text_search(leads: QuerySet[Lead], query: str) -> QuerySet[Lead]:
-    # Every word must match one of the columns; icontains is what the trigram indexes serve.
+    # Every word must match one of the columns (leads.text_search, served by its trigram index).
     return containing(leads, query.split()[:SEARCH_WORDS])
 
 

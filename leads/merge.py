@@ -34,6 +34,7 @@ from .models import (
 )
 from .services import lead_mark_score_stale
 from .stages import SALES_STAGES
+from .text_search import with_company
 
 MERGEABLE_FIELDS = ("email", *LEAD_PROFILE_FIELDS, "company_domain", "company_size", *LEAD_ATTRIBUTION_FIELDS)
 MERGED_EVENT = "lead_merged"
@@ -101,9 +102,7 @@ def duplicate_suggestions(*, limit: int = 50) -> list[Suggestion]:
         .filter(n__gt=1, n__lte=200)[: limit * 4]
     )
     for company in companies:
-        people = list(
-            Lead.objects.filter(company__iexact=company["c"]).values_list("id", "first_name", "last_name")[:200]
-        )
+        people = list(with_company(Lead.objects.all(), company["c"]).values_list("id", "first_name", "last_name")[:200])
         for index, (a, first_a, last_a) in enumerate(people):
             name_a = f"{first_a} {last_a}".strip().lower()
             for b, first_b, last_b in people[index + 1 :]:

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models.functions import Concat, Lower, Upper
 from django.utils import timezone
 
 from .stages import STAGE_CHOICES, Stage
@@ -25,8 +25,9 @@ class Team(models.TextChoices):
 
 class Lead(models.Model):
     # On PostgreSQL, unique=True also makes Django add a varchar_pattern_ops "_like" index; no query
-    # needs it (email search is icontains, served by lead_stage_email_trgm_idx, which also serves LIKE
-    # 'x%'), so migration 0015 drops it: one index fewer written by every non-HOT lead update.
+    # needs it (email search is the text search's, served by lead_stage_search_trgm_idx;
+    # nothing runs LIKE 'x%' on emails), so migration 0015 drops it: one index fewer written by every
+    # non-HOT lead update.
     # An AlterField of email would create it again: drop it again in that migration.
     email = models.EmailField(max_length=254, unique=True, help_text="Stored normalized: trimmed, lower case.")
     first_name = models.CharField(max_length=100, blank=True)
@@ -89,6 +90,27 @@ class Lead(models.Model):
     # The owner's next step (sales workspace, "My leads" sorts by how urgent it is).
     next_step = models.CharField(max_length=200, blank=True)
     next_step_due = models.DateField(null=True, blank=True)
+    # What the text search tests (leads.text_search): the searched columns joined by spaces, upper
+    # case. Stored, so that a search walking the newest leads tests one LIKE per row instead of
+    # building and upper-casing the text for each; lead_stage_search_trgm_idx indexes it
+    # (migration 0020). The database writes it: inserts with explicit columns must leave it out
+    # (field.generated).
+    search_text = models.GeneratedField(
+        expression=Upper(
+            Concat(
+                "first_name",
+                models.Value(" "),
+                "last_name",
+                models.Value(" "),
+                "email",
+                models.Value(" "),
+                "company",
+                output_field=models.TextField(),
+            )
+        ),
+        output_field=models.TextField(),
+        db_persist=True,
+    )
 
     class Meta:
         indexes = [

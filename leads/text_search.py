@@ -1,12 +1,13 @@
 """How a text search over leads finds its first rows at 1,000,000 leads (PostgreSQL).
 
-A search (name, email or company contains a word) is served by the trigram indexes (migration
-0017). Its first page can be found two ways, and neither is always fast:
+A search (name, email or company contains a word) tests Lead.search_text, the four columns joined
+by spaces and upper-cased, which one trigram index serves (migration 0020). Its first page can be
+found two ways, and neither is always fast:
 
 - walking the sort index (newest first, say) and testing each row it passes: it passes about
   page_rows * rows / matches rows before the page is full: cheap for a common word, the whole
   table for a word that matches nothing;
-- collecting every match through the trigram indexes first (a heap page and a recheck each), then
+- collecting every match through the trigram index first (a heap page and a recheck each), then
   sorting only them: cheap for a rare word, 12,500 heap pages for a common last name.
 
 Both cost about the same per row visited, so matches first wins where matches * matches <
@@ -19,8 +20,9 @@ the newest leads fail to match, say); it stays linear in the rows it passes.
 import json
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.db.models.expressions import RawSQL
+from django.db.models.lookups import Contains, EndsWith
 
 from .models import Lead
 
@@ -28,23 +30,54 @@ from .models import Lead
 TRIGRAM_LENGTH = 3
 
 
+# What Lead.search_text joins (by spaces, upper-cased).
+SEARCHED_COLUMNS = ("first_name", "last_name", "email", "company")
+
+
+class _UpperCasedPattern:
+    """A LIKE lookup on Lead.search_text, which is stored upper-cased: only the pattern is
+    upper-cased, by the database as it upper-cased the text (search_text LIKE UPPER(%s)). Its
+    column is what lead_stage_search_trgm_idx indexes (migration 0020)."""
+
+    def get_rhs_op(self, connection, rhs):
+        return super().get_rhs_op(connection, f"UPPER({rhs})")
+
+
+class _TextContains(_UpperCasedPattern, Contains):
+    pass
+
+
+class _TextEndsWith(_UpperCasedPattern, EndsWith):
+    pass
+
+
 def containing(leads: QuerySet, words: list[str]) -> QuerySet:
-    """The leads whose first name, last name, email or company contains each word (any case)."""
+    """The leads whose first name, last name, email or company contains each word (any case).
+
+    A word without a space is in the joined text exactly when it is in one of the columns: it
+    cannot span the space between two. A word with a space (the API searches for its whole term)
+    could: the joined text narrows the search (one index), each column decides."""
     for word in words:
-        leads = leads.filter(
-            Q(first_name__icontains=word)
-            | Q(last_name__icontains=word)
-            | Q(email__icontains=word)
-            | Q(company__icontains=word)
-        )
+        leads = leads.filter(_TextContains(F("search_text"), word))
+        if " " in word:
+            leads = leads.filter(
+                Q.create([(f"{column}__icontains", word) for column in SEARCHED_COLUMNS], connector=Q.OR)
+            )
     return leads
+
+
+def with_company(leads: QuerySet, company: str) -> QuerySet:
+    """The leads whose company is `company` in any case (company__iexact). The joined text of such a
+    lead ends with a space and the company, a condition the trigram index serves: it narrows the
+    search to a few candidates, company__iexact decides."""
+    return leads.filter(_TextEndsWith(F("search_text"), f" {company}"), company__iexact=company)
 
 
 def matches_are_few(leads: QuerySet, *, terms: list[str], page_rows: int) -> bool:
     """Whether `leads` (filtered by a text search for `terms`) has few enough matches, by the
     planner's estimate, to collect them all before sorting. The whole table's size stands for the
     rows a walk passes (an upper bound: a doubt favours matches first). One EXPLAIN (planning only,
-    no rows read); False on SQLite and for terms the trigram indexes cannot serve."""
+    no rows read); False on SQLite and for terms the trigram index cannot serve."""
     if connection.vendor != "postgresql" or not any(len(term) >= TRIGRAM_LENGTH for term in terms):
         return False
     both = leads.order_by().values("pk").union(Lead.objects.order_by().values("pk"), all=True)

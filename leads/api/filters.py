@@ -1,4 +1,4 @@
-"""Filters of GET /api/v1/leads/. Each has an index (leads.models.Lead.Meta, migrations 0003 and 0017 for text)."""
+"""Filters of GET /api/v1/leads/. Each has an index (leads.models.Lead.Meta, migration 0020 for text)."""
 
 import django_filters
 from django.db.models import QuerySet
@@ -51,7 +51,7 @@ class LeadFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        # The whole term (not word by word); each condition is served by a trigram index (migration 0017).
+        # The whole term (not word by word); the trigram index of migration 0020 serves it.
         return containing(queryset, [value])
 
 

@@ -12,7 +12,7 @@ condition on them), then the rows without one by id. One ORDER BY ... NULLS LAST
 rows before it. A page is one query, or two where it reaches the rows without a value.
 
 Walking the sort index pays for every row it passes that the filters refuse. Where the caller
-knows the matching rows are few (a selective text search: the trigram indexes find them all at
+knows the matching rows are few (a selective text search: the trigram index finds them all at
 once), `match_first` finds the matches first and sorts only them (see _first_rows).
 """
 

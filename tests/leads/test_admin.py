@@ -170,6 +170,21 @@ def test_the_search_finds_leads_by_email_name_and_company(admin_client, worked_l
         assert list(response.context["cl"].result_list) == [worked_lead], term
 
 
+@pytest.mark.parametrize(
+    ("term", "found"),
+    [
+        ("ada analytical", True),  # two words, each in a column
+        ('"Analytical Engines"', True),  # a quoted phrase is one word, here in the company
+        ('"ada analytical"', False),  # one word, in no single column
+        ("ada nobody", False),
+    ],
+)
+def test_the_search_wants_every_word_and_takes_a_quoted_phrase_as_one(admin_client, worked_lead, term, found):
+    LeadFactory(email="someone@else.example", first_name="Bob", company="Other Co")
+    response = admin_client.get(reverse("admin:leads_lead_changelist"), {"q": term})
+    assert list(response.context["cl"].result_list) == ([worked_lead] if found else [])
+
+
 def test_the_lead_list_costs_the_same_queries_for_3_or_30_leads(admin_client, sales_rep):
     url = reverse("admin:leads_lead_changelist")
 
