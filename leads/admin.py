@@ -22,6 +22,7 @@ from django.utils.text import smart_split, unescape_string_literal
 
 from .exceptions import LeadError
 from .models import (
+    BulkMoveJob,
     EngagementEvent,
     Handoff,
     Lead,
@@ -481,3 +482,19 @@ class SavedViewAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     search_fields = ["name", "user__username"]
     raw_id_fields = ["user"]
+
+
+@admin.register(BulkMoveJob)
+class BulkMoveJobAdmin(admin.ModelAdmin):
+    """Read-only: a failed job's last error is here (its page tells the marketer to ask an admin)."""
+
+    list_display = ["id", "action", "to_stage", "status", "done", "total", "failures", "created_by", "created_at"]
+    list_filter = ["status", "action"]
+    list_select_related = ["created_by"]
+    readonly_fields = [f.name for f in BulkMoveJob._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -15,6 +15,11 @@ Safe to run twice, at once or one after the other:
 Nothing is lost when a run is: the beat sweeper (bulk_move_jobs_sweep) queues the task again for a
 job that is not done and whose lease ran out long ago (a worker killed for good, a task out of
 retries, a message lost while the broker was down).
+
+A job whose runs keep breaking off with the same error (a filter that no longer applies, a bug)
+is not queued again forever: each such run is counted, progress resets the count, and after
+MAX_FAILURES runs in a row the job stops as failed, with its last error kept for an admin. An
+unreachable database is not counted: that is an outage, and the retries wait it out.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from collections import Counter
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F, Q
 from django.http import QueryDict
 from django.utils import timezone
@@ -50,6 +55,7 @@ LEASE = timedelta(minutes=5)
 # most once per SWEEP_AFTER, however often the beat runs and however long no worker takes it.
 SWEEP_AFTER = timedelta(minutes=2)
 NOT_DONE = [BulkMoveStatus.QUEUED, BulkMoveStatus.RUNNING]
+MAX_FAILURES = 5
 
 
 def background_threshold() -> int:
@@ -149,6 +155,7 @@ def _record(job: BulkMoveJob, token: str, *, last_id: int, moved: int, skipped: 
         skipped=merged_skipped,
         failed=merged_failed,
         lease_until=timezone.now() + LEASE,
+        failures=0,  # it moved on
     )
     if not updated:
         raise LeaseLost()
@@ -170,6 +177,38 @@ def bulk_move_run(*, job_id: int) -> bool:
         return not BulkMoveJob.objects.filter(
             pk=job_id, status__in=[BulkMoveStatus.QUEUED, BulkMoveStatus.RUNNING]
         ).exists()
+    try:
+        return _run_claimed(job_id, token)
+    except (OperationalError, InterfaceError):
+        raise  # the database is away: the task's retries wait it out, nothing is counted
+    except Exception as error:
+        if _count_failure(job_id, token, error):
+            return True  # stopped for good: no retry
+        raise
+
+
+def _count_failure(job_id: int, token: str, error: Exception) -> bool:
+    """Count a run that broke off and free the job for the retry; after MAX_FAILURES in a row, stop
+    it as failed. True when it stopped."""
+    logger.exception("Bulk move job %s: the run broke off", job_id)
+    with transaction.atomic():
+        job = BulkMoveJob.objects.select_for_update().filter(pk=job_id, lease_token=token).first()
+        if job is None:  # another run took the job over meanwhile
+            return False
+        job.failures += 1
+        job.last_error = f"{type(error).__name__}: {error}"[:1000]
+        job.lease_token, job.lease_until = "", None
+        fields = ["failures", "last_error", "lease_token", "lease_until"]
+        if job.failures >= MAX_FAILURES:
+            job.status, job.finished_at = BulkMoveStatus.FAILED, timezone.now()
+            fields += ["status", "finished_at"]
+            logger.error("Bulk move job %s failed %s runs in a row; stopped", job_id, job.failures)
+        job.save(update_fields=fields)
+    return job.status == BulkMoveStatus.FAILED
+
+
+def _run_claimed(job_id: int, token: str) -> bool:
+    """The run itself, once this run holds the job's lease."""
     job = BulkMoveJob.objects.select_related("created_by").get(pk=job_id)
     leads = _job_leads(job)
     if not job.total:  # the first run: how many leads match now

@@ -32,7 +32,7 @@ from .forms import (
     WebFormKeyForm,
 )
 from .marketing_services import leads_bulk_move, saved_view_create, saved_view_delete
-from .models import BulkMoveJob, BulkMoveStatus
+from .models import BulkMoveJob
 from .navigation import fixed_url
 from .roles import Role, role_required
 
@@ -214,7 +214,7 @@ def mql_bulk_job(request, job_id: int):
         "filters_in_words": bulk_jobs.bulk_job_filters_in_words(job),
         "starter": bulk_jobs.bulk_job_starter_name(job),
         "list_url": _list_url(job.query),
-        "running": job.status != BulkMoveStatus.DONE,
+        "running": job.status in bulk_jobs.NOT_DONE,
     }
     template = "leads/bulk_job_progress.html" if request.htmx else "leads/bulk_job.html"
     return render(request, template, context)

@@ -793,6 +793,7 @@ class BulkMoveStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
     DONE = "done", "Done"
+    FAILED = "failed", "Failed"  # stopped: its runs kept breaking off without moving on
 
 
 class BulkMoveJob(models.Model):
@@ -812,6 +813,10 @@ class BulkMoveJob(models.Model):
     failed = models.JSONField(default=dict, help_text="{error: count}")
     # Keyset cursor, written in the same transaction as each move: a rerun continues after it.
     last_lead_id = models.BigIntegerField(default=0)
+    # Runs in a row that broke off with an error before moving on (leads.bulk_jobs: the job stops
+    # as failed at MAX_FAILURES), and the last such error, for an admin.
+    failures = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
     # The run holding the job: a second run of the task finds the lease taken and stops.
     lease_token = models.CharField(max_length=32, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)

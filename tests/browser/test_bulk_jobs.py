@@ -88,3 +88,31 @@ def test_an_unknown_job_is_a_404_page_with_the_way_back(page, live_server, demo_
     shot(page, "missing-phone")
     page.get_by_role("link", name="Go to the MQL list").click()
     page.wait_for_url(f"{live_server.url}/marketing/mqls/")
+
+
+def test_a_failed_job_says_it_stopped_and_what_to_do(page, live_server, demo_data, login, shot):
+    marketer = get_user_model().objects.get(username="marketer")
+    failed = BulkMoveJob.objects.create(
+        created_by=marketer,
+        action="handoff",
+        to_stage="sql",
+        query="score_min=60",
+        status="failed",
+        total=2400,
+        done=800,
+        moved=790,
+        skipped={"Already SQL.": 10},
+        failures=5,
+        last_error="ValueError: no such filter",
+        finished_at=timezone.now(),
+    )
+    login(page, "marketer")
+    for width, viewport in (("laptop", LAPTOP), ("phone", PHONE)):
+        page.set_viewport_size(viewport)
+        page.goto(f"{live_server.url}/marketing/mqls/bulk/{failed.pk}/")
+        job = page.locator("[data-testid=bulk-job]")
+        assert "Stopped: 800 of 2,400 leads handled." in job.inner_text()
+        assert "The leads it moved stay moved" in page.locator("[data-testid=bulk-job-failed]").inner_text()
+        assert "no such filter" not in job.inner_text()
+        assert fits(page)
+        shot(page, f"job-failed-{width}")

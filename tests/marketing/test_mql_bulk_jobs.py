@@ -484,3 +484,88 @@ def test_the_beat_sweeper_and_a_real_worker_finish_a_job_whose_message_was_lost(
     job.refresh_from_db()
     assert (job.total, job.done, job.moved) == (120, 120, 120)
     assert StageChange.objects.filter(to_stage="sql", actor=marketer).count() == 120
+
+
+def _breaks_off(monkeypatch, error: Exception):
+    """Every run breaks off with `error` before moving any lead (a filter that no longer applies)."""
+
+    def broken(job):
+        raise error
+
+    monkeypatch.setattr(bulk_jobs, "_job_leads", broken)
+
+
+def test_a_job_whose_runs_keep_breaking_off_stops_as_failed_and_is_not_queued_again(
+    marketer_client, marketer, monkeypatch, django_capture_on_commit_callbacks
+):
+    lead_in_stage("mql")
+    job = BulkMoveJob.objects.create(created_by=marketer, action="handoff", to_stage="sql")
+    _breaks_off(monkeypatch, ValueError("no such filter"))
+    for attempt in range(1, bulk_jobs.MAX_FAILURES):
+        with pytest.raises(ValueError):  # raised: the task's retry runs it again
+            bulk_jobs.bulk_move_run(job_id=job.pk)
+        job.refresh_from_db()
+        # Counted, and the lease freed so that the retry need not wait for it to run out.
+        assert (job.status, job.failures, job.lease_until) == ("running", attempt, None)
+    assert bulk_jobs.bulk_move_run(job_id=job.pk) is True  # the last straw: stopped, no retry
+    job.refresh_from_db()
+    assert (job.status, job.failures, job.last_error) == ("failed", 5, "ValueError: no such filter")
+    assert job.finished_at is not None
+    assert not Lead.objects.filter(stage="sql").exists()
+
+    # The sweeper leaves it alone, a rerun does nothing, and the list's banner no longer shows it.
+    BulkMoveJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        assert bulk_jobs.bulk_move_jobs_sweep() == 0
+    assert not queued
+    assert bulk_jobs.bulk_move_run(job_id=job.pk) is True
+    assert BulkMoveJob.objects.get(pk=job.pk).failures == 5
+    assert 'data-testid="bulk-job-banner"' not in marketer_client.get(reverse("mql-list")).content.decode()
+
+    # Its page says it stopped, without the raw error, and stops polling.
+    page = job_page(marketer_client, job).content.decode()
+    assert 'data-status="failed"' in page and "hx-trigger" not in page
+    assert "Stopped before it handled any lead." in page
+    assert "5 runs in a row broke off with an error" in page and f"job {job.pk}" in page
+    assert "no such filter" not in page
+
+
+def test_progress_between_failures_starts_the_count_again(marketer, small_threshold, monkeypatch):
+    leads = [lead_in_stage("mql") for _ in range(3)]
+    job = BulkMoveJob.objects.create(created_by=marketer, action="handoff", to_stage="sql")
+    BulkMoveJob.objects.filter(pk=job.pk).update(status="running", failures=bulk_jobs.MAX_FAILURES - 1)
+    real_transition = bulk_jobs.lead_transition
+
+    def breaks_after_the_first_move(**kwargs):
+        if kwargs["lead_id"] != leads[0].pk:
+            raise RuntimeError("the disk is full")
+        return real_transition(**kwargs)
+
+    monkeypatch.setattr(bulk_jobs, "lead_transition", breaks_after_the_first_move)
+    # A failing lead is counted with the job and the run goes on; here the job finishes.
+    assert bulk_jobs.bulk_move_run(job_id=job.pk) is True
+    job.refresh_from_db()
+    assert (job.status, job.moved, job.failures) == ("done", 1, 0)
+    assert job.failed == {"RuntimeError: the disk is full": 2}
+
+
+def test_an_unreachable_database_is_not_counted_against_the_job(marketer, monkeypatch):
+    from django.db import OperationalError
+
+    lead_in_stage("mql")
+    job = BulkMoveJob.objects.create(created_by=marketer, action="handoff", to_stage="sql")
+    _breaks_off(monkeypatch, OperationalError("server closed the connection unexpectedly"))
+    for _ in range(bulk_jobs.MAX_FAILURES + 1):
+        with pytest.raises(OperationalError):
+            bulk_jobs.bulk_move_run(job_id=job.pk)
+        BulkMoveJob.objects.filter(pk=job.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    job.refresh_from_db()
+    assert (job.status, job.failures) == ("running", 0)
+
+
+def test_the_admin_shows_a_failed_jobs_last_error(admin_client, marketer):
+    job = BulkMoveJob.objects.create(
+        created_by=marketer, action="handoff", to_stage="sql", status="failed", failures=5, last_error="ValueError: x"
+    )
+    page = admin_client.get(reverse("admin:leads_bulkmovejob_change", args=[job.pk])).content.decode()
+    assert "ValueError: x" in page
