@@ -24,7 +24,6 @@ it then changes no indexed column, so rescoring a lead whose score did not move 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -33,10 +32,6 @@ from django.utils import timezone
 
 from .json_text import json_text
 from .models import Lead, PendingActivity
-
-
-def _json(value) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def pending_activity_add(activity: dict[int, datetime]) -> None:
@@ -202,5 +197,7 @@ def score_is_stale(lead: Lead) -> bool:
         return any(entry["l"] == lead.pk for row in PendingActivity.objects.all() for entry in row.activity)
     table = connection.ops.quote_name(PendingActivity._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE activity @> %s::jsonb)", [_json([{"l": lead.pk}])])
+        cursor.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {table} WHERE activity @> %s::jsonb)", [json_text([{"l": lead.pk}])]
+        )
         return cursor.fetchone()[0]

@@ -125,7 +125,7 @@ def _job_leads(job: BulkMoveJob):
 def _claim(job_id: int, token: str) -> bool:
     now = timezone.now()
     claimed = (
-        BulkMoveJob.objects.filter(pk=job_id, status__in=[BulkMoveStatus.QUEUED, BulkMoveStatus.RUNNING])
+        BulkMoveJob.objects.filter(pk=job_id, status__in=NOT_DONE)
         .exclude(lease_until__gt=now)
         .update(status=BulkMoveStatus.RUNNING, lease_token=token, lease_until=now + LEASE)
     )
@@ -174,9 +174,7 @@ def bulk_move_run(*, job_id: int) -> bool:
     case that run died); True: this run finished it, or it was already done."""
     token = uuid.uuid4().hex
     if not _claim(job_id, token):
-        return not BulkMoveJob.objects.filter(
-            pk=job_id, status__in=[BulkMoveStatus.QUEUED, BulkMoveStatus.RUNNING]
-        ).exists()
+        return not BulkMoveJob.objects.filter(pk=job_id, status__in=NOT_DONE).exists()
     try:
         return _run_claimed(job_id, token)
     except (OperationalError, InterfaceError):
