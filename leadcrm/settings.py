@@ -298,6 +298,9 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # worker's health check is its process and its broker (docker-compose.yml).
 CELERY_WORKER_ENABLE_REMOTE_CONTROL = env_bool("CELERY_WORKER_REMOTE_CONTROL", False)
 CELERY_TIMEZONE = TIME_ZONE
+# How much a Celery worker lowers its CPU priority at start (os.nice; 0 leaves it as started): web
+# requests first when the machine is busy, background work with what is left (leadcrm/celery.py).
+WORKER_NICE = env_int("WORKER_NICE", 10)
 # Tasks outside an app's tasks.py (autodiscover finds only those).
 CELERY_IMPORTS = ["leads.data_tasks"]
 CELERY_BEAT_SCHEDULE: dict = {

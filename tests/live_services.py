@@ -167,6 +167,9 @@ def _service_env(broker_url: str, **extra: str) -> dict[str, str]:
         REDIS_URL=broker_url,
         PYTHONUNBUFFERED="1",
         LOG_LEVEL="INFO",
+        # Tests time their waits for the worker: at full priority it keeps the pace it had before
+        # production workers lowered theirs (tests/test_celery_worker.py checks that they do).
+        WORKER_NICE="0",
         **extra,
     )
     return env

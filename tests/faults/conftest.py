@@ -79,6 +79,7 @@ class FaultStack:
                 "PYTHONUNBUFFERED": "1",
                 "LOG_LEVEL": "INFO",
                 "SCORING_SWEEP_SECONDS": "1",
+                "WORKER_NICE": "0",  # as in tests/live_services.py: the waits are timed
                 **extra,
             }
         )
