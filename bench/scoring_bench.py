@@ -45,7 +45,7 @@ import django  # noqa: E402
 django.setup()
 
 from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 from django.db.models import Sum  # noqa: E402
 from django.db.models.fields import NOT_PROVIDED  # noqa: E402
 
@@ -282,8 +282,12 @@ def _produce(seed_value: int, lead_ids: list[int], calls_per_second: float, per_
                                    occurred_at=datetime.now(UTC), lead_id=lead_id, source="bench"))
                 for index, lead_id in enumerate(leads)
             ]  # fmt: skip
-            events_ingest(items=items)
-            committed = time.time()
+            with transaction.atomic():
+                events_ingest(items=items)
+                # The clock before COMMIT: a pass that sees these events takes them after the
+                # commit, so it stamps a later scored_at. Read after the commit, the clock could
+                # be later than a pass that already took them, and that lead would never count.
+                committed = time.time()
             for lead_id in leads:
                 queue.put((lead_id, committed, 1))
             next_at += interval
@@ -300,9 +304,9 @@ def _scored_since(pending: dict[int, float]) -> set[int]:
     now includes that event.
 
     The worker stamps scored_at with the time it started the pass, before it reads the lead's
-    events; a pass that started after the commit read the event, and the poller sees its row only
-    once the pass has committed. So scored_at >= commit time (the producer's clock reading after
-    its commit, the same clock) means the new score is visible. One primary-key lookup per
+    events; a pass that took the event started after the commit, and the poller sees its row only
+    once the pass has committed. So scored_at >= commit time (the producer's clock reading just
+    before its COMMIT, the same clock) means the new score is visible. One primary-key lookup per
     pending lead: the poller's own cost grows with the backlog, not with the whole queue (reading
     every queue row each poll took CPU from the worker it measures once a backlog formed)."""
     with connection.cursor() as cursor:
