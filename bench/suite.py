@@ -40,6 +40,7 @@ def bench_submissions(run: Run, server: Server, keys: dict) -> None:
         met=result["req_per_s"] >= 1000,
     )
     run.add(section, "share of the baseline", ratio, "%", target=">= 50%", met=ratio >= 50)
+    split = result["server_cpu_split_ms"]
     run.add(section, "p50 latency", result["p50_ms"], "ms")
     run.add(section, "p99 latency", result["p99_ms"], "ms", target="< 100 ms", met=result["p99_ms"] < 100)
     run.add(
@@ -56,7 +57,10 @@ def bench_submissions(run: Run, server: Server, keys: dict) -> None:
         "server CPU per request",
         result["server_cpu_ms_per_request"],
         "ms",
-        note="gunicorn workers + Celery worker + their PostgreSQL backends: what the neighbours do not change",
+        note=(
+            f"web {split['web']:.2f} ms, PostgreSQL {split['postgres']:.2f} ms, scoring worker "
+            f"{split['worker']:.2f} ms: what the neighbours do not change"
+        ),
     )
 
 
