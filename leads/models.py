@@ -356,7 +356,8 @@ class PendingActivity(models.Model):
     worker that dies rolls its take back, and the sweeper drains what a lost nudge left behind.
     """
 
-    # [{"l": lead id, "a": latest occurred_at}, ...], "a" absent for a mark: no foreign key (the
+    # [{"l": lead id, "a": latest occurred_at}, ...], "a" absent for a mark, and in a row a take put
+    # back, "o": the id of the row the lead first came in (leads.activity._TAKE_SQL). No foreign key (the
     # events' own foreign key checked the leads; an erased or merged-away lead's entries are simply
     # skipped). PostgreSQL indexes it with GIN (jsonb_path_ops, migration 0016) for "is this lead
     # queued?".
