@@ -362,7 +362,7 @@ class PendingActivity(models.Model):
     # skipped). PostgreSQL indexes it with GIN (jsonb_path_ops, migration 0016) for "is this lead
     # queued?".
     activity = models.JSONField()
-    lead_count = models.PositiveIntegerField(help_text="Entries in activity: a take sizes its share by it.")
+    lead_count = models.PositiveIntegerField(help_text="Entries in activity: how many leads the row names.")
     queued_at = models.DateTimeField()
 
     def __str__(self) -> str:
