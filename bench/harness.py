@@ -7,6 +7,7 @@ import argparse
 import http.client
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -208,13 +209,21 @@ def wrk(script: str, url: str, *, connections: int, seconds: int, env: dict, tim
     return result
 
 
+def _children_cpu_ms() -> float:
+    """User + system CPU of this process's finished, waited-for children (here: wrk runs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (usage.ru_utime + usage.ru_stime) * 1000
+
+
 def measured_wrk(server: Server, script: str, *, connections: int, args, env: dict, timeout: str = "10s") -> dict:
     """Warm up, then measure; adds the server's CPU per request (workers + worker + backends)."""
     url = f"http://127.0.0.1:{server.port}"
     wrk(script, url, connections=connections, seconds=args.warmup, env=env, timeout=timeout)
     pids = server.server_pids()
     before = cpu_ms(pids)
+    client_before = _children_cpu_ms()
     result = wrk(script, url, connections=connections, seconds=args.duration, env=env, timeout=timeout)
+    client_ms = _children_cpu_ms() - client_before
     after = cpu_ms(pids + [pid for pid in server.server_pids() if pid not in pids])
     if not result["requests"]:
         raise RuntimeError(f"{script}: no request completed in {args.duration} s (a longer --duration?)")
@@ -226,6 +235,8 @@ def measured_wrk(server: Server, script: str, *, connections: int, args, env: di
     for pid, ms in used.items():
         split["web" if pid in web else "worker" if pid in worker else "postgres"] += ms
     result["server_cpu_split_ms"] = {part: ms / result["requests"] for part, ms in split.items()}
+    # The load generator's own share of the same cores (wrk builds each request in Lua).
+    result["client_cpu_ms_per_request"] = client_ms / result["requests"]
     result["errors"] = sum(
         int(result.get(key, 0)) for key in ("non_2xx", "connect_errors", "read_errors", "write_errors", "timeouts")
     )

@@ -59,7 +59,8 @@ def bench_submissions(run: Run, server: Server, keys: dict) -> None:
         "ms",
         note=(
             f"web {split['web']:.2f} ms, PostgreSQL {split['postgres']:.2f} ms, scoring worker "
-            f"{split['worker']:.2f} ms: what the neighbours do not change"
+            f"{split['worker']:.2f} ms: what the neighbours do not change; the load generator (wrk) "
+            f"{result['client_cpu_ms_per_request']:.2f} ms"
         ),
     )
 
@@ -145,7 +146,8 @@ def bench_events(run: Run, server: Server, keys: dict) -> None:
         result["server_cpu_ms_per_request"],
         "ms",
         note=(
-            f"web {split['web']:.0f} ms, PostgreSQL {split['postgres']:.0f} ms, scoring worker {split['worker']:.0f} ms"
+            f"web {split['web']:.0f} ms, PostgreSQL {split['postgres']:.0f} ms, scoring worker "
+            f"{split['worker']:.0f} ms; the load generator (wrk) {result['client_cpu_ms_per_request']:.1f} ms"
         ),
     )
     run.add(section, "scoring backlog after the run", waited, "s", note="the worker scoring what the batches queued")
