@@ -128,8 +128,8 @@ SELECT {columns}, r.at FROM {leads} AS l JOIN ranked AS r ON r.lead_id = l.id
 WHERE r.n <= %s ORDER BY l.id FOR NO KEY UPDATE OF l
 """
 
-# A mark's queue rows hold at most this many leads each: a take takes whole rows, and a row of
-# 50,000 marked leads would be one giant pass.
+# A mark's queue rows hold at most this many leads each: a take reads whole rows, and a row of
+# 50,000 marked leads would be read (and put back) whole by every take until the last of them.
 MARK_ROW_LEADS = 1_000
 
 
