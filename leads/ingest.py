@@ -366,8 +366,9 @@ def _lead_ids_by_email(emails: set[str]) -> dict[str, int]:
     if not _is_postgresql():
         return dict(Lead.objects.filter(email__in=emails).values_list("email", "id"))
     # One JSON parameter instead of IN (%s, %s, ...): a thousand placeholders cost more to
-    # render client-side than the query costs to run.
-    with connection.cursor() as cursor:
+    # render client-side than the query costs to run. Prepared, with the document bound rather
+    # than quoted into the statement's text: ~1 ms less Python a batch of 1,000 (py-spy).
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"SELECT email, id FROM {_quoted(Lead._meta.db_table)} "
             "WHERE email = ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb)))",
@@ -379,7 +380,7 @@ def _lead_ids_by_email(emails: set[str]) -> dict[str, int]:
 def _existing_lead_ids(lead_ids: set[int]) -> set[int]:
     if not _is_postgresql():
         return set(Lead.objects.filter(pk__in=lead_ids).values_list("id", flat=True))
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:  # as _lead_ids_by_email
         cursor.execute(
             f"SELECT id FROM {_quoted(Lead._meta.db_table)} "
             "WHERE id = ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb)::bigint))",
