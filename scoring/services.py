@@ -3,8 +3,9 @@
 Locking policy (see also leads.services.lead_mark_score_stale):
 - The drain finds its work in the pending-activity queue only (leads.activity): event batches
   and marks (lead_mark_score_stale, submissions, imports) each append a queue row in their own
-  transaction. A pass takes (deletes) the oldest queue rows nobody else is taking (SKIP LOCKED)
-  and locks their leads until it has read their events, written their scores and made their
+  transaction. A pass takes (deletes) the oldest queue rows nobody else is taking (SKIP LOCKED),
+  puts the leads beyond its pass back as one row at the head (a backlog is coalesced), and
+  locks the leads it keeps until it has read their events, written their scores and made their
   moves, in one transaction: a worker that dies rolls back whole, rows included.
 - The lead lock is FOR NO KEY UPDATE, which an event INSERT's foreign-key check (FOR KEY SHARE)
   does not wait for: an event stored while its lead is being scored is in a queue row that was
