@@ -66,6 +66,7 @@ LEAD_WRITABLE_FIELDS = (*LEAD_PROFILE_FIELDS, "company_domain", "company_size", 
 RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
 WRITE_ATTEMPTS = 3
 UNIQUE_VIOLATION = "23505"
+FOREIGN_KEY_VIOLATION = "23503"
 
 
 # --- Idempotency and transactions ------------------------------------------------------------
@@ -122,7 +123,11 @@ def write_once(
                         response_body=body,
                     )
             return Answer(status=status, body=_canonical(body) if idempotency is not None else body)
-        except IntegrityError:
+        except IntegrityError as exc:
+            if attempt < WRITE_ATTEMPTS and getattr(exc.__cause__, "sqlstate", None) == FOREIGN_KEY_VIOLATION:
+                # A lead deleted (erased, merged away) by a transaction that committed after this one
+                # looked it up: run again, and the lookups see it gone (its item is rejected).
+                continue
             if idempotency is None:
                 raise
             record = IdempotencyRecord.objects.filter(scope=idempotency.scope, key=idempotency.key).first()
