@@ -87,7 +87,7 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     events_stored.disconnect(dispatch_uid="scoring.on_events_stored")
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE leads_lead, leads_engagementevent, leads_importjob CASCADE")
+        cursor.execute("TRUNCATE leads_lead, leads_importjob CASCADE")
     with connection.cursor() as cursor:
         cursor.execute("SELECT version()")
         pg_version = cursor.fetchone()[0].split(",")[0]
@@ -127,7 +127,7 @@ def copy_baseline(raw: bytes) -> None:
     template = {c: json.dumps(v.obj) if isinstance(v, Jsonb) else v for c, v in template.items()}
     columns = list(template)
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE leads_lead, leads_engagementevent CASCADE")
+        cursor.execute("TRUNCATE leads_lead CASCADE")
     started = time.perf_counter()
     with (
         connection.cursor() as cursor,

@@ -12,8 +12,7 @@ table as they would be, not stored side by side.
 
 Secondary indexes of the two big tables are dropped before the load and rebuilt after it (one
 sorted build per index instead of a million random insertions), foreign keys likewise (one
-validating join instead of a trigger per row), and the events' lead check (triggers, migration
-0023) is off during the load and done once after it; then VACUUM ANALYZE.
+validating join instead of a trigger per row); then VACUUM ANALYZE.
 
 A marker table (bench_seed) records what was seeded; a later run at the same scale reuses it and
 only resets what the benchmarks added or changed (reset_to_seed), so reruns start in seconds.
@@ -507,12 +506,10 @@ def seed(*, scale: float, vacuum: bool = True, say: Callable[[str], None] = prin
         foreign_keys = [(event_table, *fk) for fk in _foreign_keys(event_table)] + [
             (lead_table, *fk) for fk in _foreign_keys(lead_table)
         ]
-        step(f"empty the lead tables ({len(indexes)} secondary indexes, {len(foreign_keys)} foreign keys dropped, "
-             "the events' lead check off)",
-             f"TRUNCATE {lead_table}, {event_table} RESTART IDENTITY CASCADE; "
+        step(f"empty the lead tables ({len(indexes)} secondary indexes, {len(foreign_keys)} foreign keys dropped)",
+             f"TRUNCATE {lead_table} RESTART IDENTITY CASCADE; "
              + "".join(f"DROP INDEX {name}; " for name, _ in indexes)
-             + "".join(f"ALTER TABLE {table} DROP CONSTRAINT {name}; " for table, name, _ in foreign_keys)
-             + f"ALTER TABLE {event_table} DISABLE TRIGGER USER")  # fmt: skip
+             + "".join(f"ALTER TABLE {table} DROP CONSTRAINT {name}; " for table, name, _ in foreign_keys))  # fmt: skip
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE IF EXISTS bench_plan")  # a seed earlier in the same transaction
         step(f"plan {leads:,} leads and {events:,} events", _plan_sql(), {"now": now, "leads": leads, "events": events})
@@ -531,15 +528,6 @@ def seed(*, scale: float, vacuum: bool = True, say: Callable[[str], None] = prin
             step(f"index {name}", definition)
         for table, name, definition in foreign_keys:
             step(f"foreign key {name}", f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
-        # The events' lead check (triggers, migration 0023) was off during the load: one anti-join
-        # checks what it would have, as adding a foreign key back validates it.
-        step(
-            "every event's lead exists; the check back on",
-            f"DO $$ BEGIN IF EXISTS (SELECT 1 FROM {event_table} AS e WHERE NOT EXISTS "
-            f"(SELECT 1 FROM {lead_table} AS l WHERE l.id = e.lead_id)) THEN "
-            "RAISE EXCEPTION 'the seed wrote events of leads that do not exist'; END IF; END $$; "
-            f"ALTER TABLE {event_table} ENABLE TRIGGER USER",
-        )
         step(
             "snapshot of the seeded leads' changeable columns",
             f"DROP TABLE IF EXISTS {STATE_TABLE}; CREATE TABLE {STATE_TABLE} AS SELECT {', '.join(STATE_COLUMNS)} "

@@ -317,10 +317,7 @@ class EngagementEvent(models.Model):
 
     # No index of its own (db_index=False): event_lead_time_id_idx starts with lead and serves the
     # lookups by lead (scoring, the cascade, merges) as well; one index fewer per inserted event.
-    # No foreign key constraint (db_constraint=False): triggers keep the same guarantee with one
-    # check per statement instead of one per row (migration 0023: a batch of 1,000 events paid
-    # ~10 ms of PostgreSQL's CPU for the per-row checks). The ORM cascades deletions as before.
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events", db_index=False, db_constraint=False)
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events", db_index=False)
     # Not limited to EventType: custom types that scoring rules refer to are allowed.
     event_type = models.CharField(max_length=64)
     occurred_at = models.DateTimeField()
