@@ -644,9 +644,10 @@ class EventStatus:
     REJECTED = "rejected"
 
 
-@dataclass
+@dataclass(slots=True)  # a batch makes a thousand: slots make each quicker to build
 class EventInput:
-    """One validated event; exactly one of lead_id and email is set."""
+    """One validated event; exactly one of lead_id and email is set. The API builds it with
+    positional arguments (leads.api.serializers.validate_event): keep the fields' order."""
 
     event_type: str
     occurred_at: datetime
