@@ -10,11 +10,14 @@ found two ways, and neither is always fast:
 - collecting every match through the trigram index first (a heap page and a recheck each), then
   sorting only them: cheap for a rare word, 12,500 heap pages for a common last name.
 
-Both cost about the same per row visited, so matches first wins where matches * matches <
-page_rows * rows. At 1,000,000 leads and pages of 51 rows that is below ~7,100 matches (measured
-there: a last name with 12,500 matches, warm, walk 33 ms vs matches first 102 ms). The planner
-estimates both counts, in one EXPLAIN. A walk can pass more rows than estimated on a bad day (all
-the newest leads fail to match, say); it stays linear in the rows it passes.
+Both cost about the same per row visited (~2.7 us warm), so with matches spread evenly over the
+sort order matches first wins where matches * matches < page_rows * rows: below ~7,100 matches at
+1,000,000 leads and 51-row pages. They rarely are: the newest leads often differ from the rest,
+and a walk passes them all (a last name with 12,468 matches, below 34,000 new leads that had
+none: walk 101-115 ms, matches first 32-45 ms). Matches first costs what the matches cost, in any
+order; so a walk is chosen only above ten times that product (~23,000 matches there;
+WALK_MARGIN). The planner estimates both counts, in one EXPLAIN, and near the limit a count over
+a sample of the table's pages decides (its estimate scatters with ANALYZE's sample).
 """
 
 import json
@@ -85,21 +88,26 @@ def matches_are_few(leads: QuerySet, *, terms: list[str], page_rows: int) -> boo
     if plan["Node Type"] != "Append" or len(plan.get("Plans", ())) != 2:
         return False  # a branch the planner proved empty: nothing to collect
     searched, everything = plan["Plans"]
-    matches, balance = searched["Plan Rows"], page_rows * everything["Plan Rows"]
-    if balance / AMBIGUOUS**2 < matches * matches < balance * AMBIGUOUS**2:
+    matches, limit = searched["Plan Rows"], page_rows * everything["Plan Rows"] * WALK_MARGIN
+    if limit / AMBIGUOUS**2 < matches * matches < limit * AMBIGUOUS**2:
         sampled = sampled_matches(leads)
         if sampled is not None:
             matches = sampled
-    return matches * matches < balance
+    return matches * matches < limit
 
 
+# Collecting costs what the matches cost, whatever their order; a walk passes page_rows * rows /
+# matches rows only where the matches are spread evenly over the sort order, and the newest leads
+# often are not like the rest (a campaign's import, the bench's 34,000 new leads with no
+# "hopper": the walk passed 37,877 rows, 101-115 ms, against 32-45 ms collecting its 12,468
+# matches). A walk is chosen only where collecting would cost WALK_MARGIN times as much as the
+# even walk (above ~23,000 matches at 1,000,000 leads and 50-row pages).
+WALK_MARGIN = 10
 # The planner's estimate of a word's matches comes from ANALYZE's sample of search_text and
-# scatters: "hopper" (12,468 matches at 1,000,000 leads) was estimated at 6,209 to 17,592 over
-# twelve ANALYZE runs, and below the break-even (~7,250 at 50-row pages) the search collected
-# every match first: 102 ms instead of 33. Within a factor AMBIGUOUS of the break-even, a count
-# over SAMPLE_PERCENT of the table's pages decides (~10-15 ms at 1,000,000 leads; 120 and 132
-# matches in two such samples of hopper's).
-AMBIGUOUS = 3
+# scatters ("hopper": 6,209 to 17,592 over twelve ANALYZE runs). Within a factor AMBIGUOUS of
+# the limit a count over SAMPLE_PERCENT of the table's pages decides (~10-15 ms at 1,000,000
+# leads; 10,500 to 15,900 for hopper).
+AMBIGUOUS = 2
 SAMPLE_PERCENT = 1
 
 

@@ -139,8 +139,8 @@ def test_it_searches_the_columns_as_they_are_now(people):
 
 @pytest.mark.postgres
 def test_near_the_break_even_a_count_over_a_sample_of_the_table_decides(monkeypatch):
-    """The planner's estimate of a word's matches scatters with ANALYZE's sample; near the point
-    where collecting the matches first stops paying, a count over a sample of pages decides."""
+    """The planner's estimate of a word's matches scatters with ANALYZE's sample; near the limit
+    where a walk of the sort index is chosen instead, a count over a sample of pages decides."""
     from leads import text_search
 
     LeadFactory.create_batch(100, last_name="Hopper")
@@ -148,15 +148,16 @@ def test_near_the_break_even_a_count_over_a_sample_of_the_table_decides(monkeypa
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE leads_lead")
     hoppers = containing(Lead.objects.all(), ["hopper"])
-    # 51-row pages over 200 leads: collecting pays below ~101 matches, and ~100 are estimated.
+    # 5-row pages over 200 leads: collecting is chosen below 100 matches (the walk's margin
+    # included: 5 x 200 x 10 = 100 squared), and ~100 are estimated.
     monkeypatch.setattr(text_search, "SAMPLE_PERCENT", 100)  # every page: the exact count
     assert text_search.sampled_matches(hoppers) == 100
 
     monkeypatch.setattr(text_search, "sampled_matches", lambda leads: 90)
-    assert text_search.matches_are_few(hoppers, terms=["hopper"], page_rows=51)
+    assert text_search.matches_are_few(hoppers, terms=["hopper"], page_rows=5)
     monkeypatch.setattr(text_search, "sampled_matches", lambda leads: 110)
-    assert not text_search.matches_are_few(hoppers, terms=["hopper"], page_rows=51)
-    # Far from the break-even the planner's estimate stands, with no sample taken.
+    assert not text_search.matches_are_few(hoppers, terms=["hopper"], page_rows=5)
+    # Far from the limit the planner's estimate stands, with no sample taken.
     monkeypatch.setattr(text_search, "sampled_matches", lambda leads: pytest.fail("sampled"))
-    assert not text_search.matches_are_few(hoppers, terms=["hopper"], page_rows=2)
-    assert text_search.matches_are_few(hoppers, terms=["hopper"], page_rows=5000)
+    assert not text_search.matches_are_few(hoppers, terms=["hopper"], page_rows=1)
+    assert text_search.matches_are_few(hoppers, terms=["hopper"], page_rows=500)
