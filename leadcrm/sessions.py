@@ -11,7 +11,7 @@ from django.contrib.sessions.backends import db
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 
-from leads.db import prepared_cursor
+from leads.db import read_row
 
 
 class SessionStore(db.SessionStore):
@@ -20,11 +20,10 @@ class SessionStore(db.SessionStore):
         table = connection.ops.quote_name(self.model._meta.db_table)
         # An expired session reads as absent, as with the ORM's query.
         now = connection.ops.adapt_datetimefield_value(timezone.now())
-        with prepared_cursor() as cursor:
-            cursor.execute(
-                f"SELECT session_data FROM {table} WHERE session_key = %s AND expire_date > %s", [self.session_key, now]
-            )
-            row = cursor.fetchone()
+        # A page's first statement: it is also the connection's health check (leads.db.read_rows).
+        row = read_row(
+            f"SELECT session_data FROM {table} WHERE session_key = %s AND expire_date > %s", [self.session_key, now]
+        )
         if row is None:
             self._session_key = None
             return None

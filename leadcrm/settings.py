@@ -107,6 +107,8 @@ DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{VAR_DIR / 'leadcrm.sqlite3'}",
         conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+        # A kept connection is checked before a request uses it. Where a request starts with a read
+        # (the API key, the session), that read is the check itself: leads.db.read_rows.
         conn_health_checks=True,
     )
 }

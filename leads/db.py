@@ -15,7 +15,7 @@ session mode, or in transaction mode from 1.21 on with max_prepared_statements s
 """
 
 import psycopg
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 
 
 class _PreparingCursor(psycopg.Cursor):
@@ -45,6 +45,46 @@ def prepared_cursor():
         return db._prepare_cursor(_PreparingCursor(db.connection))
 
 
+def read_rows(sql: str, params: list) -> list[tuple]:
+    """The rows of a read-only statement, prepared on PostgreSQL (prepared_cursor).
+
+    As the first statement of a request on a reused connection it also stands in for Django's
+    health check (CONN_HEALTH_CHECKS), which would otherwise send a SELECT 1 first: a round trip
+    that cost ~0.15 ms of the two processes' CPU, a tenth of a form submission's (issue 9). The
+    read is sent at once; if the connection turns out broken (PostgreSQL restarted, the backend
+    killed), it is closed and the read runs once more on a new connection, as the health check
+    would have done before it. Only for reads: running one twice changes nothing.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    if (
+        db.vendor == "postgresql"
+        and db.connection is not None
+        and db.health_check_enabled
+        and not db.health_check_done
+        and not db.in_atomic_block
+    ):
+        db.health_check_done = True
+        try:
+            return _read(sql, params)
+        except (OperationalError, InterfaceError):
+            if db.is_usable():
+                raise  # the statement failed, not the connection
+            db.close()
+    return _read(sql, params)
+
+
+def read_row(sql: str, params: list) -> tuple | None:
+    """The first row of a read-only statement (read_rows), or None."""
+    rows = read_rows(sql, params)
+    return rows[0] if rows else None
+
+
+def _read(sql: str, params: list) -> list[tuple]:
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
 def fetch_instances(model, field_names: list[str], sql: str, params: list, *, annotations: tuple = ()) -> list:
     """Instances of `model` from a plain statement that selects `field_names` (attribute names, in
     the model's field order, as Model.from_db takes them), then one column per name in
@@ -60,14 +100,12 @@ def fetch_instances(model, field_names: list[str], sql: str, params: list, *, an
         for converter in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
             converters.append((index, converter, column))
     instances = []
-    with prepared_cursor() as cursor:
-        cursor.execute(sql, params)
-        for row in cursor.fetchall():
-            values = list(row[: len(field_names)])
-            for index, converter, column in converters:
-                values[index] = converter(values[index], column, connection)
-            instance = model.from_db(DEFAULT_DB_ALIAS, field_names, values)
-            for name, value in zip(annotations, row[len(field_names) :], strict=True):
-                setattr(instance, name, value)
-            instances.append(instance)
+    for row in read_rows(sql, params):
+        values = list(row[: len(field_names)])
+        for index, converter, column in converters:
+            values[index] = converter(values[index], column, connection)
+        instance = model.from_db(DEFAULT_DB_ALIAS, field_names, values)
+        for name, value in zip(annotations, row[len(field_names) :], strict=True):
+            setattr(instance, name, value)
+        instances.append(instance)
     return instances

@@ -19,7 +19,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from ..audit import audit_record
-from ..db import prepared_cursor
+from ..db import read_row
 from ..models import ApiKey, AuditAction
 
 KEY_PREFIX = "lk_"
@@ -147,9 +147,8 @@ def _api_key_by_prefix(prefix: str) -> ApiKey | None:
     """Every API request runs this: a plain indexed SELECT, prepared, without the ORM's query
     compilation (which costs more CPU than the query itself). Revocation stays immediate: no cache."""
     table = connection.ops.quote_name(ApiKey._meta.db_table)
-    with prepared_cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(_KEY_COLUMNS)} FROM {table} WHERE prefix = %s", [prefix])
-        row = cursor.fetchone()
+    # As a request's first statement, it is also the connection's health check (leads.db.read_rows).
+    row = read_row(f"SELECT {', '.join(_KEY_COLUMNS)} FROM {table} WHERE prefix = %s", [prefix])
     if row is None:
         return None
     values = dict(zip(_KEY_COLUMNS, row, strict=True))
