@@ -30,7 +30,7 @@ from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.db.models.fields import NOT_PROVIDED
 
-from leads.models import EngagementEvent, Lead
+from leads.models import EngagementEvent, Lead, PendingActivity
 
 SEEDER_VERSION = 1
 LEADS_AT_SCALE_1 = 1_000_000
@@ -563,9 +563,12 @@ def reset_to_seed(info: SeedInfo, *, vacuum: bool = True) -> dict[str, int]:
     """Undo what earlier benchmark runs added or changed: rows after the seed go, seeded leads get
     their seeded values back. Returns how many rows of each kind were removed or restored."""
     lead_table, event_table = Lead._meta.db_table, EngagementEvent._meta.db_table
-    # Tables the seed leaves empty and the benchmarks fill (submissions, stage changes, handoffs...).
+    # Tables the seed leaves empty and the benchmarks fill (submissions, stage changes, handoffs...),
+    # and the scoring queue, which names its leads without a foreign key: a run that stops before
+    # the worker drained it (--skip scoring) must not leave the next one a backlog of removed leads.
     others = sorted(
-        {rel.related_model._meta.db_table for rel in Lead._meta.related_objects} - {event_table},
+        {rel.related_model._meta.db_table for rel in Lead._meta.related_objects} - {event_table}
+        | {PendingActivity._meta.db_table},
     )
     counts = {}
     with transaction.atomic(), connection.cursor() as cursor:

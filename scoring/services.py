@@ -458,7 +458,9 @@ def scores_recompute_stale(
         if deadline is not None and time.monotonic() > deadline:
             total.more = True
             break
-        if linger and outcome.leads < batch_size:
+        # No linger after a take that scored nobody (its rows named only erased or merged leads):
+        # there is nothing to coalesce with, and a backlog of such rows would wait 0.2 s a take.
+        if linger and ids and outcome.leads < batch_size:
             time.sleep(linger)
     return total
 

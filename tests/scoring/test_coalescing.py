@@ -97,3 +97,25 @@ def test_a_take_reads_rows_until_they_name_the_buffer_limit(monkeypatch):
     # The first two rows name 6 leads: the third row would pass the limit of 5 and stays.
     assert set(take(leads=2)) == set(rows[0][:2])
     assert queue() == [(ids_of_rows[0], [rows[0][2], *rows[1]]), (ids_of_rows[2], rows[2]), (ids_of_rows[3], rows[3])]
+
+
+def test_a_backlog_naming_only_removed_leads_is_drained_without_lingering(monkeypatch):
+    """Rows whose leads were erased or merged away score nobody: the drain does not wait for more
+    events of those leads after each take (0.2 s a take: a long backlog would take minutes)."""
+    import scoring.services
+
+    waits: list[float] = []
+    monkeypatch.setattr(scoring.services.time, "sleep", waits.append)
+    gone = [LeadFactory() for _ in range(3)]
+    for row in range(40):  # more rows than a take reads
+        pending_activity_add({lead.pk: T0 + timedelta(minutes=row) for lead in gone})
+    for lead in gone:
+        lead.delete()
+    live = LeadFactory()
+    pending_activity_add({live.pk: T0})
+
+    outcome = scores_recompute_stale(batch_size=15, linger=0.2)
+
+    assert outcome.leads == 1
+    assert queue() == []
+    assert len(waits) <= 1  # at most after the take that scored the live lead
