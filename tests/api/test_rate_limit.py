@@ -51,3 +51,55 @@ def test_an_unreachable_redis_lets_requests_through(read_client, settings):
     settings.API_RATE_LIMIT = "1/minute"
     assert read_client.get("/api/v1/pipeline/").status_code == 200
     assert read_client.get("/api/v1/pipeline/").status_code == 200
+
+
+@pytest.fixture
+def shared_counter(settings):
+    """The limiter on Redis (DB 4), with no lease left over in this process from another test."""
+    import redis
+
+    from leads.api import throttling
+
+    settings.REDIS_URL = "redis://127.0.0.1:6379/4"
+    try:
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1)
+        client.ping()
+    except redis.RedisError:
+        pytest.skip("no Redis at redis://127.0.0.1:6379/4")
+    throttling._leases.clear()
+    yield client
+    throttling._leases.clear()
+
+
+def counter_of(client, api_key) -> int | None:
+    keys = client.keys(f"leadcrm:api-rate:key:{api_key.prefix}:*")
+    assert len(keys) <= 1
+    return int(client.get(keys[0])) if keys else None
+
+
+@pytest.mark.redis
+def test_a_process_counts_a_lease_of_requests_at_once(read_client, shared_counter, settings):
+    settings.API_RATE_LIMIT = "5000/hour"  # a lease of 5
+    assert read_client.get("/api/v1/pipeline/").status_code == 200
+    assert counter_of(shared_counter, read_client.api_key) == 5
+    for _ in range(4):  # the rest of the lease: no round trip, the counter stays
+        assert read_client.get("/api/v1/pipeline/").status_code == 200
+    assert counter_of(shared_counter, read_client.api_key) == 5
+    assert read_client.get("/api/v1/pipeline/").status_code == 200
+    assert counter_of(shared_counter, read_client.api_key) == 10
+
+
+@pytest.mark.redis
+def test_a_lease_never_lets_more_than_the_limit_through(read_client, shared_counter, settings):
+    from leads.api import throttling
+
+    settings.API_RATE_LIMIT = "2000/hour"  # a lease of 2
+    assert read_client.get("/api/v1/pipeline/").status_code == 200  # opens the window's counter
+    (key,) = shared_counter.keys(f"leadcrm:api-rate:key:{read_client.api_key.prefix}:*")
+    shared_counter.set(key, 1999, keepttl=True)  # the other processes used the rest
+    throttling._leases.clear()  # this process's lease is spent too
+
+    assert read_client.get("/api/v1/pipeline/").status_code == 200  # the one left under the limit
+    assert_error(read_client.get("/api/v1/pipeline/"), 429, "rate_limited")
+    throttling._leases.clear()  # another process
+    assert_error(read_client.get("/api/v1/pipeline/"), 429, "rate_limited")
