@@ -90,7 +90,7 @@ def matches_are_few(leads: QuerySet, *, terms: list[str], page_rows: int) -> boo
     searched, everything = plan["Plans"]
     matches, limit = searched["Plan Rows"], page_rows * everything["Plan Rows"] * WALK_MARGIN
     if limit / AMBIGUOUS**2 < matches * matches < limit * AMBIGUOUS**2:
-        sampled = sampled_matches(leads)
+        sampled = sampled_matches(leads, table_rows=everything["Plan Rows"])
         if sampled is not None:
             matches = sampled
     return matches * matches < limit
@@ -106,22 +106,29 @@ WALK_MARGIN = 10
 # The planner's estimate of a word's matches comes from ANALYZE's sample of search_text and
 # scatters ("hopper": 6,209 to 17,592 over twelve ANALYZE runs). Within a factor AMBIGUOUS of
 # the limit a count over SAMPLE_PERCENT of the table's pages decides (~10-15 ms at 1,000,000
-# leads; 10,500 to 15,900 for hopper).
+# leads; 10,500 to 15,900 for hopper), and over at least SAMPLE_ROWS rows' worth of pages: 1% of
+# a small table is a page or none (a count of 0 for 2,000 matches among 3,000 leads), and
+# counting a small table whole is cheap.
 AMBIGUOUS = 2
 SAMPLE_PERCENT = 1
+SAMPLE_ROWS = 10_000
 
 
-def sampled_matches(leads: QuerySet) -> int | None:
-    """`leads`' size estimated from SAMPLE_PERCENT of the lead table's pages (TABLESAMPLE SYSTEM),
-    or None where the query reads the table more than once (a subquery on it, say)."""
+def sampled_matches(leads: QuerySet, *, table_rows: float = 0) -> int | None:
+    """`leads`' size estimated from a sample of the lead table's pages (TABLESAMPLE SYSTEM):
+    SAMPLE_PERCENT of them, more for a table of under 100 x SAMPLE_ROWS rows (`table_rows`, the
+    planner's estimate), the whole table under SAMPLE_ROWS. None where the query reads the table
+    more than once (a subquery on it, say)."""
     sql, params = leads.order_by().values("pk").query.sql_with_params()
     table = f"FROM {connection.ops.quote_name(Lead._meta.db_table)}"
     if sql.count(table) != 1:
         return None
-    sampled = sql.replace(table, f"{table} TABLESAMPLE SYSTEM ({float(SAMPLE_PERCENT)})")
+    percent = min(100.0, max(float(SAMPLE_PERCENT), 100.0 * SAMPLE_ROWS / max(table_rows, 1)))
+    if percent < 100:
+        sql = sql.replace(table, f"{table} TABLESAMPLE SYSTEM ({percent})")
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM ({sampled}) AS sampled", params)
-        return round(cursor.fetchone()[0] * 100 / SAMPLE_PERCENT)
+        cursor.execute(f"SELECT count(*) FROM ({sql}) AS sampled", params)
+        return round(cursor.fetchone()[0] * 100 / percent)
 
 
 def first_matches(leads: QuerySet, *, order: tuple[str, ...], count: int, matches_first: bool) -> list:

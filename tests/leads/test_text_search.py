@@ -150,14 +150,14 @@ def test_near_the_break_even_a_count_over_a_sample_of_the_table_decides(monkeypa
     hoppers = containing(Lead.objects.all(), ["hopper"])
     # 5-row pages over 200 leads: collecting is chosen below 100 matches (the walk's margin
     # included: 5 x 200 x 10 = 100 squared), and ~100 are estimated.
-    monkeypatch.setattr(text_search, "SAMPLE_PERCENT", 100)  # every page: the exact count
-    assert text_search.sampled_matches(hoppers) == 100
+    # A table this small is counted whole: 1% of its pages would be one page or none.
+    assert text_search.sampled_matches(hoppers, table_rows=200) == 100
 
-    monkeypatch.setattr(text_search, "sampled_matches", lambda leads: 90)
+    monkeypatch.setattr(text_search, "sampled_matches", lambda leads, table_rows: 90)
     assert text_search.matches_are_few(hoppers, terms=["hopper"], page_rows=5)
-    monkeypatch.setattr(text_search, "sampled_matches", lambda leads: 110)
+    monkeypatch.setattr(text_search, "sampled_matches", lambda leads, table_rows: 110)
     assert not text_search.matches_are_few(hoppers, terms=["hopper"], page_rows=5)
     # Far from the limit the planner's estimate stands, with no sample taken.
-    monkeypatch.setattr(text_search, "sampled_matches", lambda leads: pytest.fail("sampled"))
+    monkeypatch.setattr(text_search, "sampled_matches", lambda leads, table_rows: pytest.fail("sampled"))
     assert not text_search.matches_are_few(hoppers, terms=["hopper"], page_rows=1)
     assert text_search.matches_are_few(hoppers, terms=["hopper"], page_rows=500)
