@@ -114,7 +114,7 @@ SAMPLE_PERCENT = 1
 SAMPLE_ROWS = 10_000
 
 
-def sampled_matches(leads: QuerySet, *, table_rows: float = 0) -> int | None:
+def sampled_matches(leads: QuerySet, *, table_rows: float) -> int | None:
     """`leads`' size estimated from a sample of the lead table's pages (TABLESAMPLE SYSTEM):
     SAMPLE_PERCENT of them, more for a table of under 100 x SAMPLE_ROWS rows (`table_rows`, the
     planner's estimate), the whole table under SAMPLE_ROWS. None where the query reads the table
