@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -70,6 +71,12 @@ RESCORE_CHUNK_SIZE = 500
 # nudging again if a queued task is lost.
 NUDGE_KEY = "leadcrm:scoring:drain-queued"
 NUDGE_TTL_SECONDS = 30
+# A process that found the key set (or set it) skips the round trip for this long after: a drain
+# waits at least as long between freeing the key and its closing pass, so that pass takes every
+# event committed by a process that skipped (scores_drain). At 1,000 submissions a second over
+# five web processes this leaves about 25 nudges a second instead of 1,000.
+NUDGE_TRUST_SECONDS = 0.2
+NUDGE_TRUST_MARGIN_SECONDS = 0.05  # for the clocks of two machines, which tick at slightly different rates
 # A drain waits this long after a batch that was not full: a burst of events for one lead then
 # costs a recompute per window instead of one per event, and an event still shows within ~0.3 s.
 COALESCE_SECONDS = 0.2
@@ -469,15 +476,21 @@ def scores_drain(*, time_budget: float, linger: float = COALESCE_SECONDS) -> Rec
     """The nudged drain (recompute_stale_scores_task): drain, free the nudge key, drain once more.
 
     While the key is set, new events do not queue another task: this one will see them. The last
-    pass after freeing the key catches an event whose nudge came just before the key was freed;
-    any later event queues a new drain.
+    pass, NUDGE_TRUST_SECONDS after freeing the key, catches an event whose nudge came just before
+    the key was freed, or was skipped by a process that had seen the key set within that time
+    (scores_request_recompute); any later event queues a new drain.
     """
-    if not _nudges_through_broker():
+    through_broker = _nudges_through_broker()
+    if not through_broker:
         linger = 0.0
     outcome = scores_recompute_stale(time_budget=time_budget, linger=linger)
     if outcome.more:
         return outcome  # the key stays set: the caller queues the continuation
     _release_nudge_key()
+    if through_broker:
+        # A process that saw the key before it was freed may skip its nudge until
+        # NUDGE_TRUST_SECONDS after that: its events are committed by the time this pass starts.
+        time.sleep(NUDGE_TRUST_SECONDS + NUDGE_TRUST_MARGIN_SECONDS)
     last = scores_recompute_stale(time_budget=time_budget)
     outcome.add(last)
     outcome.more = last.more
@@ -510,6 +523,11 @@ def scores_request_recompute(*, lead_ids: list[int]) -> None:
 
     The events and their marks are already committed: if the broker is down the nudge is lost,
     the request still succeeds, and the sweeper scores the leads when the broker is back.
+
+    Within NUDGE_TRUST_SECONDS of finding the nudge key set, this process does not ask again: the
+    key was set then, so a drain is queued or running, and it frees the key at least that long
+    before its closing pass (scores_drain), which therefore sees these events. (The key also
+    ends when its TTL runs out, i.e. when a queued drain was lost: the sweeper's case, as before.)
     """
     from .tasks import recompute_stale_scores_task
 
@@ -518,17 +536,29 @@ def scores_request_recompute(*, lead_ids: list[int]) -> None:
         if app.conf.task_always_eager:
             recompute_stale_scores_task.apply()
             return
-        client = _redis_client(app.conf.broker_url or "")
-        if client is not None and not client.set(NUDGE_KEY, "1", nx=True, ex=NUDGE_TTL_SECONDS):
-            return  # a drain is already queued: it will see these leads
+        url = app.conf.broker_url or ""
+        client = _redis_client(url)
+        # Read before asking: the key existed at some moment after this one.
+        asked_at = time.monotonic()
+        if client is not None:
+            if asked_at - _nudge_key_seen.get(url, -math.inf) < NUDGE_TRUST_SECONDS:
+                return  # seen set a moment ago: its drain has not made its closing pass yet
+            if not client.set(NUDGE_KEY, "1", nx=True, ex=NUDGE_TTL_SECONDS):
+                _nudge_key_seen[url] = asked_at
+                return  # a drain is already queued: it will see these leads
         try:
             recompute_stale_scores_task.apply_async(retry=False)
         except Exception:
             if client is not None:
                 client.delete(NUDGE_KEY)
             raise
+        _nudge_key_seen[url] = asked_at
     except Exception:
         logger.warning("Could not nudge scoring for %s leads; the sweeper will do it", len(lead_ids), exc_info=True)
+
+
+# Broker URL -> time.monotonic() at which this process last knew that broker's nudge key set.
+_nudge_key_seen: dict[str, float] = {}
 
 
 def _nudges_through_broker() -> bool:
