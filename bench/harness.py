@@ -4,6 +4,7 @@ memory and CPU from /proc, one-shot HTTP requests, and wrk."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
 import re
@@ -178,9 +179,22 @@ def percentile(values: list[float], p: float) -> float:
 
 # --- wrk -------------------------------------------------------------------------------------
 
+# How often the server's CPU is read while wrk runs.
+SAMPLE_SECONDS = 0.25
 
-def wrk(script: str, url: str, *, connections: int, seconds: int, env: dict, timeout: str = "10s") -> dict:
-    """Run wrk with one of bench/api's Lua scripts; its RESULT line as a dict."""
+
+def wrk(
+    script: str,
+    url: str,
+    *,
+    connections: int,
+    seconds: int,
+    env: dict,
+    timeout: str = "10s",
+    while_running: Callable[[], None] | None = None,
+) -> dict:
+    """Run wrk with one of bench/api's Lua scripts; its RESULT line as a dict. `while_running` is
+    called every SAMPLE_SECONDS until wrk ends (wrk prints only at its end: no pipe fills up)."""
     command = [
         "wrk",
         "-t2",
@@ -193,12 +207,17 @@ def wrk(script: str, url: str, *, connections: int, seconds: int, env: dict, tim
         str(WRK_SCRIPTS / script),
         url,
     ]
-    completed = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, **env), check=False)
-    line = next((line for line in completed.stdout.splitlines() if line.startswith("RESULT ")), None)
-    if completed.returncode != 0 or line is None:
-        raise RuntimeError(
-            f"wrk failed ({completed.returncode}): {completed.stdout[-2000:]} {completed.stderr[-2000:]}"
-        )
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, **env)
+    ) as process:
+        while while_running is not None and process.poll() is None:
+            while_running()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(SAMPLE_SECONDS)
+        stdout, stderr = process.communicate()
+    line = next((line for line in stdout.splitlines() if line.startswith("RESULT ")), None)
+    if process.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({process.returncode}): {stdout[-2000:]} {stderr[-2000:]}")
     result = {}
     for pair in line.split()[1:]:
         key, _, value = pair.partition("=")
@@ -219,15 +238,31 @@ def measured_wrk(server: Server, script: str, *, connections: int, args, env: di
     """Warm up, then measure; adds the server's CPU per request (workers + worker + backends)."""
     url = f"http://127.0.0.1:{server.port}"
     wrk(script, url, connections=connections, seconds=args.warmup, env=env, timeout=timeout)
-    pids = server.server_pids()
-    before = cpu_ms(pids)
+    before = cpu_ms(server.server_pids())
+    # The last reading of each server process, taken while wrk runs: a PostgreSQL backend ends
+    # when its web worker's connection reaches CONN_MAX_AGE (60 s), and its CPU would be lost
+    # with it if only read at the end (at most SAMPLE_SECONDS of it is, now); its successor is
+    # counted from its start.
+    readings = dict(before)
+
+    def read_server_cpu() -> None:
+        readings.update(cpu_ms(server.server_pids()))
+
     client_before = _children_cpu_ms()
-    result = wrk(script, url, connections=connections, seconds=args.duration, env=env, timeout=timeout)
+    result = wrk(
+        script,
+        url,
+        connections=connections,
+        seconds=args.duration,
+        env=env,
+        timeout=timeout,
+        while_running=read_server_cpu,
+    )
     client_ms = _children_cpu_ms() - client_before
-    after = cpu_ms(pids + [pid for pid in server.server_pids() if pid not in pids])
+    read_server_cpu()
     if not result["requests"]:
         raise RuntimeError(f"{script}: no request completed in {args.duration} s (a longer --duration?)")
-    used = {pid: after[pid] - before.get(pid, 0.0) for pid in after}
+    used = {pid: ms - before.get(pid, 0.0) for pid, ms in readings.items()}
     result["server_cpu_ms_per_request"] = sum(used.values()) / result["requests"]
     # Who spent it: the web workers, the Celery worker (with any pool children), PostgreSQL.
     web, worker = set(server.web_pids()), {server.worker.pid, *children(server.worker.pid)} if server.worker else set()
