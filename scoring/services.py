@@ -77,6 +77,8 @@ NUDGE_TTL_SECONDS = 30
 # five web processes this leaves about 25 nudges a second instead of 1,000.
 NUDGE_TRUST_SECONDS = 0.2
 NUDGE_TRUST_MARGIN_SECONDS = 0.05  # for the clocks of two machines, which tick at slightly different rates
+# Broker URL -> time.monotonic() at which this process last knew that broker's nudge key set.
+_nudge_key_seen: dict[str, float] = {}
 # A drain waits this long after a batch that was not full: a burst of events for one lead then
 # costs a recompute per window instead of one per event, and an event still shows within ~0.3 s.
 COALESCE_SECONDS = 0.2
@@ -555,10 +557,6 @@ def scores_request_recompute(*, lead_ids: list[int]) -> None:
         _nudge_key_seen[url] = asked_at
     except Exception:
         logger.warning("Could not nudge scoring for %s leads; the sweeper will do it", len(lead_ids), exc_info=True)
-
-
-# Broker URL -> time.monotonic() at which this process last knew that broker's nudge key set.
-_nudge_key_seen: dict[str, float] = {}
 
 
 def _nudges_through_broker() -> bool:
